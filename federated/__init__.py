@@ -1,0 +1,37 @@
+"""federated: PySyft 0.2's worker-and-pointer API on today's PyTorch.
+
+    import torch, federated as sy
+    hook = sy.TorchHook(torch)
+    bob = sy.VirtualWorker(hook, id="bob")
+    x = torch.tensor([1.0, 2, 3]).send(bob)   # a pointer; bob holds the value
+    y = (x + x).sum()                          # computed on bob
+    y.get()                                    # tensor(12.)
+"""
+
+from federated.errors import (
+    FederatedError,
+    LocalTensorError,
+    NotRemoteError,
+    ObjectNotFoundError,
+    RevealError,
+    StalePointerError,
+    WorkerMismatchError,
+)
+from federated.hook import TorchHook
+from federated.optim import Optims
+from federated.pointer import PointerTensor
+from federated.worker import VirtualWorker
+
+__all__ = [
+    "FederatedError",
+    "LocalTensorError",
+    "NotRemoteError",
+    "ObjectNotFoundError",
+    "Optims",
+    "PointerTensor",
+    "RevealError",
+    "StalePointerError",
+    "TorchHook",
+    "VirtualWorker",
+    "WorkerMismatchError",
+]

@@ -1,0 +1,124 @@
+"""Sending whole models: `model.send(worker)`, `model.get()`, `.move()`, `.copy()`.
+
+Each parameter is turned into a pointer *in place* with `torch.utils.swap_tensors`: the
+Python object stays the same, so an optimizer built before `send` still holds the right
+parameters, and after `get` they are plain `nn.Parameter`s again. The data itself is
+handed to the worker without a copy.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+from torch._C import DisableTorchFunctionSubclass
+
+from federated.errors import NotRemoteError, StalePointerError, WorkerMismatchError
+from federated.pointer import PointerTensor
+
+
+def _tensors(module: nn.Module) -> list[tuple[torch.Tensor, bool]]:
+    """Every parameter and buffer once (tied weights too), with whether it's a parameter."""
+    seen: set[int] = set()
+    found = []
+    for sub in module.modules():
+        for table, is_param in ((sub._parameters, True), (sub._buffers, False)):
+            for t in table.values():
+                if t is not None and id(t) not in seen:
+                    seen.add(id(t))
+                    found.append((t, is_param))
+    return found
+
+
+def _swap(a: torch.Tensor, b: torch.Tensor) -> None:
+    with DisableTorchFunctionSubclass():
+        torch.utils.swap_tensors(a, b)
+
+
+def location(module: nn.Module) -> Any:
+    """The worker a model is on, or None if it is here."""
+    for t, _ in _tensors(module):
+        return t.location if isinstance(t, PointerTensor) else None
+    return None
+
+
+def send(module: nn.Module, worker: Any) -> nn.Module:
+    """Move every parameter and buffer to `worker`; returns the same model."""
+    if not hasattr(worker, "register"):
+        raise TypeError(f"send() needs a worker, e.g. model.send(bob), not {worker!r}")
+    where = location(module)
+    if where is worker:
+        return module
+    if where is not None:
+        raise WorkerMismatchError(
+            f"This model is on {where.id}, not here. To take it to {worker.id} use "
+            f"`model.move({worker.id})`, or `model.get()` it first."
+        )
+    swapped: list[tuple[torch.Tensor, torch.Tensor]] = []
+    try:
+        for t, is_param in _tensors(module):
+            with DisableTorchFunctionSubclass():
+                pointer = PointerTensor(None, None, t.shape, t.dtype)
+            _swap(t, pointer)  # `t` is now the pointer; `pointer` now holds the data
+            swapped.append((t, pointer))
+            t._module_param = is_param
+        for t, data in swapped:
+            t.id_at_location = worker.register(data)
+            t.location = worker
+    except Exception:
+        for t, data in reversed(swapped):  # put every tensor back as it was
+            if t.id_at_location is not None:
+                worker.free(t.id_at_location)
+            t.id_at_location = None
+            _swap(t, data)
+        raise
+    return module
+
+
+def _pointers(module: nn.Module) -> list[tuple[PointerTensor, bool]]:
+    pairs = _tensors(module)
+    if not pairs or not isinstance(pairs[0][0], PointerTensor):
+        raise NotRemoteError("This model is already here on your machine: nothing to get.")
+    where = pairs[0][0].location
+    for t, _ in pairs:
+        t._check_live()
+        if t.location is not where:
+            raise WorkerMismatchError("This model's parameters are on different workers.")
+    return pairs
+
+
+def get(module: nn.Module) -> nn.Module:
+    """Bring every parameter (with its gradient) and buffer back; the worker forgets them."""
+    pairs = _pointers(module)
+    where = pairs[0][0].location
+    values = where.fetch_many([t.id_at_location for t, _ in pairs])  # all or nothing
+    for (t, is_param), value in zip(pairs, values):
+        if isinstance(value, PointerTensor):
+            raise StalePointerError("model.get() on a chain of pointers: remote_get() first")
+        with DisableTorchFunctionSubclass():
+            if is_param:
+                local = nn.Parameter(value.detach(), requires_grad=value.requires_grad)
+                local.grad = value.grad
+            else:
+                local = value.detach()
+        local.__dict__.update(value.__dict__)  # what the tensor carried before it was sent
+        t._gone = "fetched"  # the wrapper that `local` becomes must not free anything
+        _swap(t, local)
+    return module
+
+
+def move(module: nn.Module, worker: Any) -> nn.Module:
+    """Send a model's tensors straight from their worker to `worker`."""
+    pairs = _pointers(module)
+    if pairs[0][0].location is worker:
+        return module
+    for t, _ in pairs:
+        t.move(worker)
+    return module
+
+
+def copy_module(module: nn.Module) -> nn.Module:
+    """An independent copy; a sent model's copy is made on the same worker."""
+    return copy.deepcopy(module)

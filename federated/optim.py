@@ -1,0 +1,54 @@
+"""`Optims`: one optimizer per worker, for optimizers that keep state.
+
+SGD without momentum remembers nothing between steps, so one optimizer can follow a
+model from worker to worker. Momentum and Adam keep running averages *next to* each
+parameter; when the model is on bob that state is on bob, and it cannot be used when
+the model is on alice. So each worker gets its own optimizer over the same parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+
+
+def _worker_id(worker: Any) -> str:
+    return worker if isinstance(worker, str) else worker.id
+
+
+class Optims:
+    """`Optims(['bob', 'alice'], optim=torch.optim.Adam(model.parameters(), lr=0.1))`.
+
+    The given optimizer is the pattern: each worker gets a fresh one of the same class,
+    with the same parameter groups and settings. `get_optim(worker_id)` returns it.
+    """
+
+    def __init__(self, workers: Iterable[Any], optim: torch.optim.Optimizer) -> None:
+        if not isinstance(optim, torch.optim.Optimizer):
+            raise TypeError(f"optim must be a torch.optim optimizer, not {type(optim).__name__}")
+        ids = [_worker_id(w) for w in workers]
+        if not ids or len(set(ids)) != len(ids):
+            raise ValueError(f"Optims needs distinct worker ids, got {ids}")
+        self.pattern = optim
+        self.optimizers: dict[str, torch.optim.Optimizer] = {i: self._fresh() for i in ids}
+
+    def _fresh(self) -> torch.optim.Optimizer:
+        groups = [{**group, "params": list(group["params"])} for group in
+                  self.pattern.param_groups]
+        return type(self.pattern)(groups, **self.pattern.defaults)
+
+    def get_optim(self, worker_id: Any) -> torch.optim.Optimizer:
+        """The optimizer for `worker_id` (an id string or the worker itself)."""
+        key = _worker_id(worker_id)
+        try:
+            return self.optimizers[key]
+        except KeyError:
+            raise KeyError(
+                f"Optims has no optimizer for {key!r}; it was made for "
+                f"{sorted(self.optimizers)}. Pass every worker id when creating it."
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"Optims({type(self.pattern).__name__} for {list(self.optimizers)})"

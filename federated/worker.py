@@ -1,0 +1,209 @@
+"""Workers: the places where data lives and computation runs.
+
+A `VirtualWorker` is a worker inside this Python process, so a whole federation fits in a
+notebook. It keeps a table of objects by id and does what pointers ask of it. Everything
+a pointer needs from a worker is the handful of methods below; a worker in another
+process implements the same ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import torch
+from torch._C import DisableTorchFunctionSubclass
+
+from federated.errors import ObjectNotFoundError
+from federated.pointer import _PLAIN, PointerTensor
+
+_GET_GRAD = torch.Tensor.grad.__get__
+_SET_GRAD = torch.Tensor.grad.__set__
+
+
+class VirtualWorker:
+    """A named worker holding tensors in this process.
+
+    `hook` is the `TorchHook` that gave tensors their `.send()`; `id` names the worker in
+    pointers and error messages. Object ids count up from 1, so printed pointers are the
+    same on every run of a notebook.
+    """
+
+    def __init__(self, hook: Any, id: str) -> None:  # noqa: A002 - PySyft's name
+        if not isinstance(id, str) or not id:
+            raise ValueError("a worker needs a non-empty string id, e.g. id='bob'")
+        self.hook = hook
+        self.id = id
+        self._objects: dict[int, Any] = {}
+        self._next_id = 0
+
+    def __repr__(self) -> str:
+        return f"<VirtualWorker id:{self.id} #objects:{len(self._objects)}>"
+
+    def __deepcopy__(self, memo: dict) -> VirtualWorker:
+        return self  # a worker is a place, not a value: copies of a model stay on it
+
+    def __copy__(self) -> VirtualWorker:
+        return self
+
+    @property
+    def objects(self) -> Mapping[int, Any]:
+        """What this worker holds, by id (a read-only view)."""
+        return MappingProxyType(self._objects)
+
+    def clear_objects(self) -> None:
+        """Forget everything; pointers to it will then say their object is gone."""
+        self._objects.clear()
+
+    # ---- the table of objects ------------------------------------------------------------
+
+    def register(self, obj: Any) -> int:
+        """Keep `obj` (no copy) and return its new id."""
+        self._next_id += 1
+        self._objects[self._next_id] = obj
+        return self._next_id
+
+    def _lookup(self, obj_id: int) -> Any:
+        obj = self._objects.get(obj_id)
+        if obj is not None:
+            return obj
+        try:
+            return self._objects[obj_id]
+        except KeyError:
+            raise ObjectNotFoundError(
+                f"{self.id} holds no object {obj_id}: it was fetched, moved or freed "
+                f"already. Use the pointer that call returned."
+            ) from None
+
+    def _pointer_to(self, obj: Any) -> PointerTensor:
+        return PointerTensor(self, self.register(obj), obj.shape, obj.dtype)
+
+    def receive(self, tensor: torch.Tensor) -> PointerTensor:
+        """Take a copy of a local tensor (or ownership of a pointer, making a chain)."""
+        if isinstance(tensor, PointerTensor):
+            held = PointerTensor(tensor.location, tensor.id_at_location, tensor.shape,
+                                 tensor.dtype)
+            held.__dict__.update({k: v for k, v in tensor.__dict__.items() if k != "_gone"})
+            tensor._gone = f"sent to {self.id}"
+            return self._pointer_to(held)
+        copy = tensor.detach().clone()
+        copy.requires_grad_(tensor.requires_grad)
+        return self._pointer_to(copy)
+
+    def fetch(self, obj_id: int) -> Any:
+        """Hand an object over and forget it."""
+        obj = self._lookup(obj_id)
+        del self._objects[obj_id]
+        return obj
+
+    def fetch_many(self, obj_ids: list[int]) -> list[Any]:
+        """Hand several objects over, all or none."""
+        objs = [self._lookup(i) for i in obj_ids]
+        for i in obj_ids:
+            del self._objects[i]
+        return objs
+
+    def free(self, obj_id: int) -> None:
+        """Forget an object (its last pointer is gone); missing ids are fine."""
+        self._objects.pop(obj_id, None)
+
+    def move_object(self, obj_id: int, destination: Any) -> int:
+        """Send an object straight to another worker; returns its id there."""
+        obj = self._lookup(obj_id)
+        new_id = destination.register(obj)
+        del self._objects[obj_id]
+        return new_id
+
+    def copy_object(self, obj_id: int) -> PointerTensor:
+        """Copy an object here and point to the copy."""
+        obj = self._lookup(obj_id)
+        if isinstance(obj, PointerTensor):
+            return self._pointer_to(obj.copy())
+        copy = obj.detach().clone()
+        copy.requires_grad_(obj.requires_grad)
+        return self._pointer_to(copy)
+
+    def remote_get(self, obj_id: int) -> None:
+        """Replace a pointer held here by the value it points to."""
+        obj = self._lookup(obj_id)
+        if isinstance(obj, PointerTensor):
+            self._objects[obj_id] = obj.get()
+
+    # ---- running what pointers ask -------------------------------------------------------
+
+    def execute(self, func: Any, args: tuple, kwargs: dict | None) -> Any:
+        """Run `func` on the objects the pointers in `args` name; point to the results."""
+        if func == _GET_GRAD:  # a fresh method-wrapper each time: compare, not `is`
+            return self._grad_of(args[0])
+        if func == _SET_GRAD:  # the cached gradient pointer would keep the old gradient alive
+            args[0].__dict__.pop("_grad_pointer", None)
+        inputs: dict[int, PointerTensor] = {}
+        real_args = self._resolve(args, inputs)
+        if kwargs:
+            real_kwargs = dict(zip(kwargs, self._resolve(tuple(kwargs.values()), inputs)))
+            result = func(*real_args, **real_kwargs)
+        else:
+            result = func(*real_args)
+        return self._wrap(result, inputs, func)
+
+    def _grad_of(self, pointer: PointerTensor) -> PointerTensor | None:
+        """`p.grad`, with one pointer per gradient rather than a new one per access:
+        an optimizer step reads `p.grad` three times for every parameter."""
+        grad = self._lookup(pointer.id_at_location).grad
+        if grad is None:
+            return None
+        cached = pointer.__dict__.get("_grad_pointer")
+        if cached is not None and self._objects.get(cached.id_at_location) is grad:
+            return cached
+        pointer._grad_pointer = self._pointer_to(grad)
+        return pointer._grad_pointer
+
+    def _resolve(self, items: tuple | list, inputs: dict[int, PointerTensor]) -> list:
+        """The arguments with each pointer replaced by the object it names."""
+        out = []
+        for a in items:
+            if isinstance(a, PointerTensor):
+                real = self._lookup(a.id_at_location)
+                inputs[id(real)] = a
+                out.append(real)
+            elif type(a) in (list, tuple):
+                out.append(type(a)(self._resolve(a, inputs)))
+            elif type(a) is dict:
+                out.append(dict(zip(a, self._resolve(tuple(a.values()), inputs))))
+            else:
+                out.append(a)
+        return out
+
+    def _wrap(self, result: Any, inputs: dict[int, PointerTensor], func: Any) -> Any:
+        if isinstance(result, torch.Tensor):
+            same = inputs.get(id(result))
+            if same is None:
+                return self._pointer_to(result)
+            return _refresh_shape(same, result)  # in place: the same pointer, nothing new
+        if isinstance(result, (list, tuple)):
+            items = [self._wrap(item, inputs, func) for item in result]
+            if type(result) in (list, tuple):
+                return type(result)(items)
+            if hasattr(result, "_fields"):
+                return type(result)(*items)
+            return type(result)(items)  # torch.return_types are struct sequences
+        if isinstance(result, _PLAIN):
+            return result
+        raise TypeError(
+            f"`{getattr(func, '__name__', func)}` returned a {type(result).__name__}, which "
+            f"cannot be pointed to; only tensors and plain values come back from {self.id}."
+        )
+
+
+def _refresh_shape(pointer: PointerTensor, real: torch.Tensor) -> PointerTensor:
+    """An in-place op may change shape (`unsqueeze_`); rebuild the pointer's metadata."""
+    with DisableTorchFunctionSubclass():
+        if pointer.shape == real.shape and pointer.dtype == real.dtype:
+            return pointer
+        fresh = PointerTensor(None, None, real.shape, real.dtype)
+        state = dict(pointer.__dict__)
+        torch.utils.swap_tensors(pointer, fresh)  # keeps the pointer's Python identity
+    fresh.id_at_location = None  # the old wrapper must not free the object on deletion
+    pointer.__dict__.update(state)
+    return pointer

@@ -8,6 +8,8 @@
     y.get()                                    # tensor(12.)
 """
 
+from federated.averaging import federated_avg
+from federated.dataset import BaseDataset, FederatedDataLoader, FederatedDataset
 from federated.errors import (
     FederatedError,
     LocalTensorError,
@@ -23,6 +25,9 @@ from federated.pointer import PointerTensor
 from federated.worker import VirtualWorker
 
 __all__ = [
+    "BaseDataset",
+    "FederatedDataLoader",
+    "FederatedDataset",
     "FederatedError",
     "LocalTensorError",
     "NotRemoteError",
@@ -34,4 +39,5 @@ __all__ = [
     "TorchHook",
     "VirtualWorker",
     "WorkerMismatchError",
+    "federated_avg",
 ]

@@ -9,6 +9,7 @@ hook did, in a page.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -90,6 +91,7 @@ class PointerTensor(torch.Tensor):
         if worker is self.location:
             return self
         new_id = self.location.move_object(self.id_at_location, worker)
+        self.__dict__.pop("_grad_pointer", None)  # the gradient went along with the tensor
         self.location, self.id_at_location = worker, new_id
         return self
 
@@ -130,10 +132,8 @@ class PointerTensor(torch.Tensor):
     def __del__(self) -> None:
         state = self.__dict__
         if state.get("_gone") is None and state.get("id_at_location") is not None:
-            try:
+            with contextlib.suppress(Exception):  # interpreter shutdown, worker gone
                 state["location"].free(state["id_at_location"])
-            except Exception:  # interpreter shutdown, or a worker already gone
-                pass
 
     def _check_live(self) -> None:
         if self._gone is not None:

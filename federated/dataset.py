@@ -1,0 +1,121 @@
+"""Datasets split among workers, and a loader whose batches stay with their owners.
+
+`BaseDataset(data, targets)` is an ordinary dataset. `dataset.federate((bob, alice))`
+splits it into consecutive, nearly equal parts and sends part i to worker i; shuffle (or
+sort, for a skewed split) before federating to choose who gets what.
+`FederatedDataLoader` then yields batches as pointers, each batch from one worker only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from federated.pointer import PointerTensor
+
+
+class BaseDataset(Dataset):
+    """Samples `data[i]` with labels `targets[i]`; both may be pointers on one worker."""
+
+    def __init__(self, data: torch.Tensor, targets: torch.Tensor) -> None:
+        if len(data) != len(targets):
+            raise ValueError(f"{len(data)} samples but {len(targets)} targets")
+        if getattr(data, "location", None) is not getattr(targets, "location", None):
+            raise ValueError("data and targets must be in one place (both here or both on "
+                             "one worker)")
+        self.data, self.targets = data, targets
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, index: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.data[index], self.targets[index]
+
+    @property
+    def location(self) -> Any:
+        """The worker holding this dataset, or None if it is here."""
+        return getattr(self.data, "location", None)
+
+    def send(self, worker: Any) -> BaseDataset:
+        """A copy of this dataset on `worker`."""
+        return BaseDataset(self.data.send(worker), self.targets.send(worker))
+
+    def federate(self, workers: Sequence[Any]) -> FederatedDataset:
+        """Split into len(workers) consecutive parts; part i goes to workers[i]."""
+        if len(workers) == 0:
+            raise ValueError("federate needs at least one worker")
+        if len({w.id for w in workers}) != len(workers):
+            raise ValueError("federate needs distinct workers")
+        if self.location is not None:
+            raise ValueError("this dataset is already on a worker; federate a local one")
+        if len(self) < len(workers):
+            raise ValueError(f"{len(self)} samples cannot be split among {len(workers)} workers")
+        parts = zip(torch.tensor_split(self.data, len(workers)),
+                    torch.tensor_split(self.targets, len(workers)))
+        return FederatedDataset([BaseDataset(d, t).send(w) for (d, t), w in zip(parts, workers)])
+
+
+class FederatedDataset:
+    """One `BaseDataset` per worker, found by worker id: `fed["bob"]`."""
+
+    def __init__(self, datasets: Sequence[BaseDataset]) -> None:
+        self.datasets = {d.location.id: d for d in datasets}
+        if len(self.datasets) != len(datasets):
+            raise ValueError("a FederatedDataset holds one dataset per worker")
+
+    @property
+    def workers(self) -> list[str]:
+        return list(self.datasets)
+
+    def __getitem__(self, worker_id: str) -> BaseDataset:
+        return self.datasets[worker_id]
+
+    def __len__(self) -> int:
+        return sum(len(d) for d in self.datasets.values())
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{w}: {len(d)}" for w, d in self.datasets.items())
+        return f"FederatedDataset({parts})"
+
+
+class FederatedDataLoader:
+    """Batches of `(data, target)` pointers; every batch comes from one worker.
+
+    Each epoch visits the workers in order and, within each, every sample exactly once
+    (in a fresh random order when `shuffle`). The order comes from a generator seeded with
+    `seed`, so a notebook prints the same numbers on every run. The permutation is sent to
+    the worker, which indexes its own data: samples never leave it.
+    """
+
+    def __init__(self, federated_dataset: FederatedDataset, batch_size: int = 8,
+                 shuffle: bool = False, drop_last: bool = False, seed: int = 0) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.federated_dataset = federated_dataset
+        self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def batches(self, worker_id: str) -> Iterator[tuple[PointerTensor, PointerTensor]]:
+        """One epoch of batches from one worker."""
+        dataset = self.federated_dataset[worker_id]
+        n = len(dataset)
+        if self.shuffle:
+            order = torch.randperm(n, generator=self.generator).send(dataset.location)
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            if self.drop_last and stop - start < self.batch_size:
+                break
+            yield dataset[order[start:stop]] if self.shuffle else dataset[start:stop]
+
+    def __iter__(self) -> Iterator[tuple[PointerTensor, PointerTensor]]:
+        for worker_id in self.federated_dataset.workers:
+            yield from self.batches(worker_id)
+
+    def __len__(self) -> int:
+        sizes = (len(d) for d in self.federated_dataset.datasets.values())
+        if self.drop_last:
+            return sum(n // self.batch_size for n in sizes)
+        return sum(-(-n // self.batch_size) for n in sizes)

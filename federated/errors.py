@@ -37,3 +37,7 @@ class RevealError(FederatedError, RuntimeError):
 
 class NotRemoteError(FederatedError, TypeError):
     """A pointer-only call (`.get()`, `.move()`) was made on something that is already here."""
+
+
+class PrivateDataError(FederatedError, PermissionError):
+    """Raw private data (or a trivial copy of it) was asked to leave its worker."""

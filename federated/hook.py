@@ -14,6 +14,8 @@ from torch import nn
 
 from federated import module as _module
 from federated.errors import NotRemoteError
+from federated.fixed_precision import FixedPrecisionTensor
+from federated.sharing import AdditiveSharingTensor
 
 
 def _send(self: torch.Tensor, worker: Any) -> torch.Tensor:
@@ -34,7 +36,20 @@ def _copy(self: torch.Tensor) -> torch.Tensor:
     return self.detach().clone().requires_grad_(self.requires_grad)
 
 
+def _fix_precision(self: torch.Tensor, precision: int = 3) -> FixedPrecisionTensor:
+    """Encode as integers, value * 10**precision, ready to be secret-shared."""
+    return FixedPrecisionTensor.from_float(self, precision)
+
+
+def _share(self: torch.Tensor, *workers: Any, crypto_provider: Any = None):
+    """Secret-share an int64 tensor among `workers` (floats: `.fix_precision()` first)."""
+    return AdditiveSharingTensor.share(self, workers, crypto_provider)
+
+
 _TENSOR_METHODS = {
+    "fix_precision": _fix_precision,
+    "fix_prec": _fix_precision,
+    "share": _share,
     "send": _send,
     "move": _send,  # moving a local tensor to a worker is sending it
     "get": _get,

@@ -8,18 +8,38 @@ process implements the same ones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import torch
 from torch._C import DisableTorchFunctionSubclass
 
-from federated.errors import ObjectNotFoundError
-from federated.pointer import _PLAIN, PointerTensor
+from federated.errors import ObjectNotFoundError, PrivateDataError
+from federated.pointer import _PLAIN, PointerTensor, _func_name
 
+# Ops whose result holds the input's values as they are, only rearranged or selected.
+_COPYING = {
+    "clone", "detach", "detach_", "view", "view_as", "reshape", "reshape_as", "flatten",
+    "ravel", "squeeze", "unsqueeze", "permute", "transpose", "t", "T", "mT", "movedim",
+    "contiguous", "expand", "expand_as", "repeat", "flip", "roll", "__getitem__", "select",
+    "narrow", "index_select", "gather", "take", "masked_select", "chunk", "split",
+    "tensor_split", "unbind", "cat", "concat", "concatenate", "stack", "hstack", "vstack",
+    "to", "type", "float", "double", "half", "bfloat16", "long", "int", "short", "char",
+    "byte", "bool", "data", "unfold", "diagonal", "tril", "triu", "sort", "topk",
+}
 _GET_GRAD = torch.Tensor.grad.__get__
 _SET_GRAD = torch.Tensor.grad.__set__
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a data owner said about data she placed on her worker."""
+
+    tags: tuple[str, ...]
+    description: str
+    private: bool
 
 
 class VirtualWorker:
@@ -37,6 +57,8 @@ class VirtualWorker:
         self.id = id
         self._objects: dict[int, Any] = {}
         self._next_id = 0
+        self._loaded: dict[int, Loaded] = {}  # what the data owner placed here herself
+        self._private: set[int] = set()  # ids of raw private data and its trivial copies
 
     def __repr__(self) -> str:
         return f"<VirtualWorker id:{self.id} #objects:{len(self._objects)}>"
@@ -55,6 +77,50 @@ class VirtualWorker:
     def clear_objects(self) -> None:
         """Forget everything; pointers to it will then say their object is gone."""
         self._objects.clear()
+        self._loaded.clear()
+        self._private.clear()
+
+    # ---- data the owner places here ------------------------------------------------------
+
+    def load(self, tensor: torch.Tensor, tag: str | Sequence[str] = (), private: bool = False,
+             description: str = "") -> PointerTensor:
+        """Place the owner's own data here, findable by tag with `search`.
+
+        Loaded data stays until the owner clears it, whatever happens to pointers. With
+        `private=True` it can be computed on, but neither it nor a trivial copy of it
+        (a view, a slice, `x + 0`, ...) can be fetched or moved: only results that are
+        smaller than the data, such as a loss or a trained model, can leave.
+        """
+        tags = (tag,) if isinstance(tag, str) else tuple(tag)
+        pointer = self._pointer_to(tensor.detach().clone())
+        self._loaded[pointer.id_at_location] = Loaded(tags, description, private)
+        if private:
+            self._private.add(pointer.id_at_location)
+        return pointer
+
+    def search(self, *tags: str) -> list[PointerTensor]:
+        """Pointers to the loaded data carrying every one of `tags`."""
+        found = []
+        for obj_id, info in self._loaded.items():
+            if obj_id in self._objects and all(t in info.tags for t in tags):
+                obj = self._objects[obj_id]
+                found.append(PointerTensor(self, obj_id, obj.shape, obj.dtype))
+        return found
+
+    def is_private(self, obj_id: int) -> bool:
+        return obj_id in self._private
+
+    def describe(self, obj_id: int) -> Loaded | None:
+        """Tags and description of loaded data, or None."""
+        return self._loaded.get(obj_id)
+
+    def _check_may_leave(self, obj_id: int) -> None:
+        if obj_id in self._private:
+            raise PrivateDataError(
+                f"{self.id}'s object {obj_id} is private data, or a copy of it: it can be "
+                f"computed on here, but not fetched, copied out or moved. Train on it and "
+                f"fetch what training produces (a model, a loss) instead."
+            )
 
     # ---- the table of objects ------------------------------------------------------------
 
@@ -93,23 +159,30 @@ class VirtualWorker:
 
     def fetch(self, obj_id: int) -> Any:
         """Hand an object over and forget it."""
+        self._check_may_leave(obj_id)
         obj = self._lookup(obj_id)
         del self._objects[obj_id]
         return obj
 
     def fetch_many(self, obj_ids: list[int]) -> list[Any]:
         """Hand several objects over, all or none."""
+        for i in obj_ids:
+            self._check_may_leave(i)
         objs = [self._lookup(i) for i in obj_ids]
         for i in obj_ids:
             del self._objects[i]
         return objs
 
     def free(self, obj_id: int) -> None:
-        """Forget an object (its last pointer is gone); missing ids are fine."""
-        self._objects.pop(obj_id, None)
+        """Forget an object (its last pointer is gone); missing ids are fine. Loaded data
+        belongs to the owner and stays."""
+        if obj_id not in self._loaded:
+            self._objects.pop(obj_id, None)
+            self._private.discard(obj_id)
 
     def move_object(self, obj_id: int, destination: Any) -> int:
         """Send an object straight to another worker; returns its id there."""
+        self._check_may_leave(obj_id)
         obj = self._lookup(obj_id)
         new_id = destination.register(obj)
         del self._objects[obj_id]
@@ -122,7 +195,10 @@ class VirtualWorker:
             return self._pointer_to(obj.copy())
         copy = obj.detach().clone()
         copy.requires_grad_(obj.requires_grad)
-        return self._pointer_to(copy)
+        pointer = self._pointer_to(copy)
+        if obj_id in self._private:
+            self._private.add(pointer.id_at_location)
+        return pointer
 
     def remote_get(self, obj_id: int) -> None:
         """Replace a pointer held here by the value it points to."""
@@ -145,7 +221,28 @@ class VirtualWorker:
             result = func(*real_args, **real_kwargs)
         else:
             result = func(*real_args)
-        return self._wrap(result, inputs, func)
+        wrapped = self._wrap(result, inputs, func)
+        if self._private:
+            self._propagate_privacy(func, inputs, wrapped)
+        return wrapped
+
+    def _propagate_privacy(self, func: Any, inputs: dict[int, PointerTensor],
+                           results: Any) -> None:
+        """A result stays private if it may *be* the private data: made by a copying or
+        reshaping op, or at least as large as the smallest private input."""
+        private = [p for p in inputs.values() if p.id_at_location in self._private]
+        if not private:
+            return
+        smallest = min(p.numel() for p in private)
+        copying = _func_name(func) in _COPYING
+        stack = [results]
+        while stack:
+            r = stack.pop()
+            if isinstance(r, PointerTensor):
+                if copying or r.numel() >= smallest:
+                    self._private.add(r.id_at_location)
+            elif isinstance(r, (list, tuple)):
+                stack.extend(r)
 
     def _grad_of(self, pointer: PointerTensor) -> PointerTensor | None:
         """`p.grad`, with one pointer per gradient rather than a new one per access:

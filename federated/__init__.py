@@ -15,13 +15,16 @@ from federated.errors import (
     LocalTensorError,
     NotRemoteError,
     ObjectNotFoundError,
+    PrivateDataError,
     RevealError,
     StalePointerError,
     WorkerMismatchError,
 )
+from federated.fixed_precision import FixedPrecisionTensor
 from federated.hook import TorchHook
 from federated.optim import Optims
 from federated.pointer import PointerTensor
+from federated.sharing import AdditiveSharingTensor
 from federated.worker import VirtualWorker
 
 __all__ = [
@@ -32,6 +35,9 @@ __all__ = [
     "LocalTensorError",
     "NotRemoteError",
     "ObjectNotFoundError",
+    "PrivateDataError",
+    "AdditiveSharingTensor",
+    "FixedPrecisionTensor",
     "Optims",
     "PointerTensor",
     "RevealError",

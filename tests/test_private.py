@@ -1,0 +1,95 @@
+"""Private data: computed on where it is, never fetched, copied out or moved."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn, optim
+
+import federated as sy
+
+
+@pytest.fixture
+def owner():
+    hook = sy.TorchHook(torch)
+    bob, alice = sy.VirtualWorker(hook, id="bob"), sy.VirtualWorker(hook, id="alice")
+    records = torch.tensor([[63.0, 1.0], [47.0, 0.0], [55.0, 1.0], [38.0, 0.0]])
+    bob.load(records, tag=["#patients", "#ages"], private=True, description="age, diagnosis")
+    return bob, alice, records
+
+
+def test_search_finds_loaded_data_by_tag(owner):
+    bob, _, records = owner
+    (found,) = bob.search("#patients")
+    assert found.shape == records.shape
+    assert bob.search("#patients", "#ages")[0].id_at_location == found.id_at_location
+    assert bob.search("#nothing") == []
+    info = bob.describe(found.id_at_location)
+    assert info.tags == ("#patients", "#ages") and info.private
+    assert info.description == "age, diagnosis"
+    del found  # loaded data is the owner's: dropping pointers does not free it
+    assert len(bob.search("#patients")) == 1
+
+
+@pytest.mark.parametrize("leak", [
+    lambda p: p.get(),
+    lambda p: p.copy().get(),
+    lambda p: p.clone().get(),
+    lambda p: p.detach().get(),
+    lambda p: p.view(-1).get(),
+    lambda p: p.reshape(8).get(),
+    lambda p: p[0].get(),
+    lambda p: p[:, 1].get(),
+    lambda p: p.t().get(),
+    lambda p: (p + 0).get(),
+    lambda p: (p * 1).get(),
+    lambda p: p.float().get(),
+    lambda p: torch.cat([p, p]).get(),
+    lambda p: p.unbind(0)[0].get(),
+])
+def test_raw_data_and_trivial_copies_cannot_be_fetched(owner, leak):
+    bob, alice, records = owner
+    (patients,) = bob.search("#patients")
+    with pytest.raises(PermissionError):
+        leak(patients)
+    assert torch.equal(bob.objects[patients.id_at_location], records)
+    assert len(alice.objects) == 0
+
+
+def test_private_data_cannot_be_moved_or_fetched_through_a_chain(owner):
+    bob, alice, records = owner
+    (patients,) = bob.search("#patients")
+    with pytest.raises(sy.PrivateDataError):
+        patients.move(alice)
+    assert patients.location is bob and len(alice.objects) == 0
+    chained = patients.send(alice)
+    with pytest.raises(PermissionError):
+        chained.remote_get()
+    assert torch.equal(bob.objects[patients.id_at_location], records)
+
+
+def test_aggregates_and_trained_models_may_leave(owner):
+    bob, _, _ = owner
+    (patients,) = bob.search("#patients")
+    assert patients[:, 0].mean().get().item() == pytest.approx(50.75)
+    ages, diagnosis = (patients[:, 0:1] - 50) / 10, patients[:, 1:2]
+    torch.manual_seed(0)
+    model = nn.Linear(1, 1).send(bob)
+    opt = optim.SGD(model.parameters(), lr=1.0)
+    losses = []
+    for _ in range(10):
+        opt.zero_grad()
+        loss = nn.functional.binary_cross_entropy_with_logits(model(ages), diagnosis)
+        loss.backward()
+        opt.step()
+        losses.append(loss.get().item())
+    model.get()
+    assert losses[-1] < losses[0] * 0.5
+    assert model.weight.item() > 1.0  # older patients: diagnosis 1
+
+
+def test_public_data_is_unaffected(owner):
+    bob, _, _ = owner
+    x = torch.tensor([1.0, 2.0]).send(bob)
+    assert torch.equal((x + 0).get(), torch.tensor([1.0, 2.0]))
+    assert not bob.is_private(x.id_at_location)

@@ -83,6 +83,7 @@ class PointerTensor(torch.Tensor):
         self._check_live()
         value = self.location.fetch(self.id_at_location)
         self._gone = "fetched"
+        self.__dict__.pop("_grad_pointer", None)  # the gradient came along with the tensor
         return value
 
     def move(self, worker: Any) -> PointerTensor:

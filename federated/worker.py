@@ -150,7 +150,8 @@ class VirtualWorker:
         if isinstance(tensor, PointerTensor):
             held = PointerTensor(tensor.location, tensor.id_at_location, tensor.shape,
                                  tensor.dtype)
-            held.__dict__.update({k: v for k, v in tensor.__dict__.items() if k != "_gone"})
+            held.__dict__.update({k: v for k, v in tensor.__dict__.items()
+                                  if k not in ("_gone", "_grad_pointer")})
             tensor._gone = f"sent to {self.id}"
             return self._pointer_to(held)
         copy = tensor.detach().clone()

@@ -11,10 +11,12 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from federated import module as _module
 from federated.errors import NotRemoteError
 from federated.fixed_precision import FixedPrecisionTensor
+from federated.optim import check_state_location
 from federated.sharing import AdditiveSharingTensor
 
 
@@ -65,6 +67,9 @@ _MODULE_METHODS = {
 }
 
 
+_step_hook = None  # the optimizer pre-hook, installed once
+
+
 class TorchHook:
     """Call once, `hook = sy.TorchHook(torch)`, before making workers. Safe to repeat."""
 
@@ -76,6 +81,9 @@ class TorchHook:
             setattr(torch.Tensor, name, method)
         for name, method in _MODULE_METHODS.items():
             setattr(nn.Module, name, method)
+        global _step_hook
+        if _step_hook is None:
+            _step_hook = register_optimizer_step_pre_hook(check_state_location)
 
     def __repr__(self) -> str:
         return "<TorchHook>"

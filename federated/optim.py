@@ -13,6 +13,9 @@ from typing import Any
 
 import torch
 
+from federated.errors import WorkerMismatchError
+from federated.pointer import PointerTensor, optimizer_message
+
 
 def _worker_id(worker: Any) -> str:
     return worker if isinstance(worker, str) else worker.id
@@ -52,3 +55,23 @@ class Optims:
 
     def __repr__(self) -> str:
         return f"Optims({type(self.pattern).__name__} for {list(self.optimizers)})"
+
+
+def check_state_location(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+    """Before any optimizer step: its state must be where each parameter is.
+
+    Installed by `TorchHook` as a global step pre-hook, so a step that would mix workers
+    is refused before it changes anything (one operation at a time, the first ones of the
+    step would already have run).
+    """
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param)
+            if not state:
+                continue
+            here = param.location if isinstance(param, PointerTensor) else None
+            for value in state.values():
+                there = value.location if isinstance(value, PointerTensor) else None
+                if isinstance(value, torch.Tensor) and value.dim() and there is not here:
+                    raise WorkerMismatchError(optimizer_message(
+                        getattr(there, "id", "your machine"), getattr(here, "id", "your machine")))

@@ -40,7 +40,8 @@ _REVEALING = [
     torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.numpy, torch.Tensor.__bool__,
     torch.Tensor.__int__, torch.Tensor.__float__, torch.Tensor.__index__,
     torch.Tensor.__complex__, torch.Tensor.__array__, torch.Tensor.__reduce_ex__,
-    torch.Tensor.__setstate__,
+    torch.Tensor.__setstate__, torch.Tensor.__contains__, torch.Tensor.is_nonzero,
+    torch.is_nonzero, torch.Tensor.equal, torch.equal, torch.Tensor.allclose, torch.allclose,
 ]
 _LOCAL, _REVEAL, _ITER = "local", "reveal", "iter"
 # One dict lookup per call decides whether a call is special.
@@ -127,6 +128,8 @@ class PointerTensor(torch.Tensor):
 
     def __deepcopy__(self, memo: dict) -> PointerTensor:
         new = self.copy()
+        if self.__dict__.get("_module_param"):
+            new._module_param = True  # a copied model's parameters are still parameters
         memo[id(self)] = new
         return new
 
@@ -207,18 +210,22 @@ def _called_from_optimizer() -> bool:
     return False
 
 
+def optimizer_message(state_at: str, model_at: str) -> str:
+    """Why one stateful optimizer cannot follow a model between workers, and the fix."""
+    return (
+        f"The optimizer's state (momentum, Adam's running averages) is on {state_at}, where "
+        f"the model was when it was made, but the model is now on {model_at}. One "
+        f"optimizer cannot follow a model between workers; keep one per worker with "
+        f"`optims = sy.Optims([{state_at!r}, {model_at!r}], optim=...)` and use "
+        f"`opt = optims.get_optim(data.location.id)` after each `model.send(...)`."
+    )
+
+
 def _mismatch_message(func: Any, a: PointerTensor, b: PointerTensor) -> str:
     name = _func_name(func)
     where_a, where_b = a.location.id, b.location.id
     if _called_from_optimizer():
-        return (
-            f"The optimizer's `{name}` mixes tensors on {where_a} and on {where_b}: its state "
-            f"(momentum, Adam's running averages) was made while the model was on one worker, "
-            f"and the model is now on another. One optimizer cannot follow a model between "
-            f"workers; keep one per worker with "
-            f"`optims = sy.Optims([{where_a!r}, {where_b!r}], optim=...)` and use "
-            f"`opt = optims.get_optim(data.location.id)` after each `model.send(...)`."
-        )
+        return f"`{name}`: " + optimizer_message(where_a, where_b)
     if getattr(a, "_module_param", False) or getattr(b, "_module_param", False):
         model_at, data_at = (where_a, where_b) if getattr(a, "_module_param", False) \
             else (where_b, where_a)

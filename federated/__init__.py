@@ -19,11 +19,14 @@ from federated.errors import (
     RevealError,
     StalePointerError,
     WorkerMismatchError,
+    WorkerUnreachableError,
 )
 from federated.fixed_precision import FixedPrecisionTensor
 from federated.hook import TorchHook
 from federated.optim import Optims
 from federated.pointer import PointerTensor
+from federated.remote import RemoteWorker
+from federated.server import WorkerProcess
 from federated.sharing import AdditiveSharingTensor
 from federated.worker import VirtualWorker
 
@@ -45,5 +48,8 @@ __all__ = [
     "TorchHook",
     "VirtualWorker",
     "WorkerMismatchError",
+    "WorkerUnreachableError",
+    "RemoteWorker",
+    "WorkerProcess",
     "federated_avg",
 ]

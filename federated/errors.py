@@ -41,3 +41,11 @@ class NotRemoteError(FederatedError, TypeError):
 
 class PrivateDataError(FederatedError, PermissionError):
     """Raw private data (or a trivial copy of it) was asked to leave its worker."""
+
+
+class WorkerUnreachableError(FederatedError, ConnectionError):
+    """A remote worker did not answer within its deadline (stopped, crashed, unreachable)."""
+
+
+__all__ = [name for name, value in dict(globals()).items()
+           if isinstance(value, type) and issubclass(value, FederatedError)]

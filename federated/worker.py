@@ -18,6 +18,7 @@ from torch._C import DisableTorchFunctionSubclass
 
 from federated.errors import ObjectNotFoundError, PrivateDataError
 from federated.pointer import _PLAIN, PointerTensor, _func_name
+from federated.protocol import Ref
 
 # Ops whose result holds the input's values as they are, only rearranged or selected.
 _COPYING = {
@@ -100,12 +101,12 @@ class VirtualWorker:
 
     def search(self, *tags: str) -> list[PointerTensor]:
         """Pointers to the loaded data carrying every one of `tags`."""
-        found = []
-        for obj_id, info in self._loaded.items():
-            if obj_id in self._objects and all(t in info.tags for t in tags):
-                obj = self._objects[obj_id]
-                found.append(PointerTensor(self, obj_id, obj.shape, obj.dtype))
-        return found
+        return [PointerTensor(self, i, self._objects[i].shape, self._objects[i].dtype)
+                for i in self.search_ids(*tags)]
+
+    def search_ids(self, *tags: str) -> list[int]:
+        return [obj_id for obj_id, info in self._loaded.items()
+                if obj_id in self._objects and all(t in info.tags for t in tags)]
 
     def is_private(self, obj_id: int) -> bool:
         return obj_id in self._private
@@ -215,17 +216,27 @@ class VirtualWorker:
             return self._grad_of(args[0])
         if func == _SET_GRAD:  # the cached gradient pointer would keep the old gradient alive
             args[0].__dict__.pop("_grad_pointer", None)
-        inputs: dict[int, PointerTensor] = {}
+        return self._call(func, args, kwargs, self._pointer_to, _refresh_shape)
+
+    def run(self, func: Any, args: tuple, kwargs: dict | None) -> Any:
+        """`execute` for a worker server: objects named by `Ref`s in, `Ref`s out."""
+        return self._call(func, args, kwargs, self._ref_to, _refresh_ref)
+
+    def _call(self, func: Any, args: tuple, kwargs: dict | None, new: Any, same: Any) -> Any:
+        inputs: dict[int, Any] = {}
         real_args = self._resolve(args, inputs)
         if kwargs:
             real_kwargs = dict(zip(kwargs, self._resolve(tuple(kwargs.values()), inputs)))
             result = func(*real_args, **real_kwargs)
         else:
             result = func(*real_args)
-        wrapped = self._wrap(result, inputs, func)
+        wrapped = self._wrap(result, inputs, func, new, same)
         if self._private:
             self._propagate_privacy(func, inputs, wrapped)
         return wrapped
+
+    def _ref_to(self, obj: Any) -> Ref:
+        return Ref(self.register(obj), tuple(obj.shape), obj.dtype)
 
     def _propagate_privacy(self, func: Any, inputs: dict[int, PointerTensor],
                            results: Any) -> None:
@@ -239,7 +250,7 @@ class VirtualWorker:
         stack = [results]
         while stack:
             r = stack.pop()
-            if isinstance(r, PointerTensor):
+            if isinstance(r, (PointerTensor, Ref)):
                 if copying or r.numel() >= smallest:
                     self._private.add(r.id_at_location)
             elif isinstance(r, (list, tuple)):
@@ -261,7 +272,7 @@ class VirtualWorker:
         """The arguments with each pointer replaced by the object it names."""
         out = []
         for a in items:
-            if isinstance(a, PointerTensor):
+            if isinstance(a, (PointerTensor, Ref)):
                 real = self._lookup(a.id_at_location)
                 inputs[id(real)] = a
                 out.append(real)
@@ -273,14 +284,15 @@ class VirtualWorker:
                 out.append(a)
         return out
 
-    def _wrap(self, result: Any, inputs: dict[int, PointerTensor], func: Any) -> Any:
+    def _wrap(self, result: Any, inputs: dict[int, Any], func: Any, new: Any,
+              same: Any) -> Any:
+        """Tensors in a result become handles (`new`); an input returned by an in-place
+        op keeps its handle (`same`), so nothing new is made."""
         if isinstance(result, torch.Tensor):
-            same = inputs.get(id(result))
-            if same is None:
-                return self._pointer_to(result)
-            return _refresh_shape(same, result)  # in place: the same pointer, nothing new
+            handle = inputs.get(id(result))
+            return new(result) if handle is None else same(handle, result)
         if isinstance(result, (list, tuple)):
-            items = [self._wrap(item, inputs, func) for item in result]
+            items = [self._wrap(item, inputs, func, new, same) for item in result]
             if type(result) in (list, tuple):
                 return type(result)(items)
             if hasattr(result, "_fields"):
@@ -294,6 +306,10 @@ class VirtualWorker:
         )
 
 
+def _refresh_ref(ref: Ref, real: torch.Tensor) -> Ref:
+    return Ref(ref.id_at_location, tuple(real.shape), real.dtype)
+
+
 def _refresh_shape(pointer: PointerTensor, real: torch.Tensor) -> PointerTensor:
     """An in-place op may change shape (`unsqueeze_`); rebuild the pointer's metadata."""
     with DisableTorchFunctionSubclass():
@@ -305,3 +321,9 @@ def _refresh_shape(pointer: PointerTensor, real: torch.Tensor) -> PointerTensor:
     fresh.id_at_location = None  # the old wrapper must not free the object on deletion
     pointer.__dict__.update(state)
     return pointer
+
+
+if __name__ == "__main__":  # python -m federated.worker --id bob --port 8777
+    from federated.server import main
+
+    main()

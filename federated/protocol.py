@@ -1,0 +1,239 @@
+"""The messages between a caller and a worker in another process: a closed schema.
+
+A message is a JSON header, then (optionally) tensors in the safetensors format:
+
+    4 bytes big-endian header length | header (UTF-8 JSON) | safetensors bytes
+
+Nothing is ever unpickled. The header holds only plain JSON values and a few tagged
+forms (`{"$ref": 3}` for an object on the worker, `{"$dtype": "float32"}`, ...); an
+operation is named by a string from an allow-list of torch's overridable functions, so
+a worker runs torch operations and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import torch
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+from federated.errors import FederatedError
+
+MAX_HEADER = 16 * 2**20  # a header is small; a huge one is an attack or a bug
+_LENGTH = struct.Struct(">I")
+
+
+class ProtocolError(FederatedError, ValueError):
+    """A message that does not follow the schema: refused, and nothing is changed."""
+
+
+@dataclass(frozen=True)
+class Ref:
+    """An object on a worker, by id, with what is known of it without looking."""
+
+    id_at_location: int
+    shape: tuple[int, ...] = ()
+    dtype: torch.dtype = torch.float32
+
+    def numel(self) -> int:
+        n = 1
+        for size in self.shape:
+            n *= size
+        return n
+
+
+# ---- framing ---------------------------------------------------------------------------------
+
+def pack(header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None) -> bytes:
+    """One message: the header and, if any, the tensors."""
+    head = json.dumps(header, separators=(",", ":"), allow_nan=True).encode()
+    body = save_tensors({k: v.detach().contiguous() for k, v in tensors.items()}) \
+        if tensors else b""
+    return _LENGTH.pack(len(head)) + head + body
+
+
+def unpack(message: bytes) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The header and tensors of a message, or ProtocolError. Safe on any bytes."""
+    if not isinstance(message, (bytes, bytearray)) or len(message) < _LENGTH.size:
+        raise ProtocolError("message too short")
+    (length,) = _LENGTH.unpack_from(message)
+    if length > MAX_HEADER or _LENGTH.size + length > len(message):
+        raise ProtocolError("bad header length")
+    try:
+        header = json.loads(bytes(message[_LENGTH.size:_LENGTH.size + length]))
+    except (UnicodeDecodeError, ValueError) as error:
+        raise ProtocolError(f"header is not JSON: {error}") from None
+    if not isinstance(header, dict):
+        raise ProtocolError("header must be a JSON object")
+    body = bytes(message[_LENGTH.size + length:])
+    tensors: dict[str, torch.Tensor] = {}
+    if body:
+        try:
+            tensors = load_tensors(body)
+        except Exception as error:  # safetensors raises its own error types
+            raise ProtocolError(f"tensor payload is not valid safetensors: {error}") from None
+    return header, tensors
+
+
+# ---- the operations a worker may run ---------------------------------------------------------
+
+_FORBIDDEN = {
+    "register_hook", "register_post_accumulate_grad_hook", "module_load", "__reduce_ex__",
+    "__setstate__", "__deepcopy__", "storage", "untyped_storage", "data_ptr", "numpy",
+    "tolist", "item", "__array__", "__bool__", "__int__", "__float__", "__index__",
+    "__complex__", "__contains__", "is_nonzero", "equal", "allclose", "__iter__",
+    "share_memory_", "pin_memory", "backward_hook", "_typed_storage", "__reduce__",
+    "__dlpack__", "__dlpack_device__", "tofile", "set_",
+}
+_SETTERS = ("grad", "data", "requires_grad")
+
+
+@cache
+def _registry() -> tuple[dict[Any, str], dict[str, Any]]:
+    """(function → name, name → function) for every torch function a pointer may forward."""
+    names: dict[Any, str] = {}
+    prefixes = {torch: "torch", torch.Tensor: "Tensor", torch.nn.functional: "F",
+                torch.functional: "torch.functional", torch.linalg: "linalg",
+                torch.fft: "fft", torch.special: "special"}
+    for namespace, funcs in torch.overrides.get_overridable_functions().items():
+        for func in funcs:
+            base = getattr(func, "__name__", None)
+            owner = getattr(func, "__self__", None)
+            if base == "__get__" and owner is not None:  # a property getter
+                attr = getattr(owner, "__name__", None) or getattr(owner.fget, "__name__", "")
+                name = f"Tensor.{attr}.__get__"
+            elif namespace in prefixes and base:
+                name = f"{prefixes[namespace]}.{base}"
+            else:
+                continue
+            if base not in _FORBIDDEN:
+                names.setdefault(func, name)
+    for attr in _SETTERS:
+        names[getattr(torch.Tensor, attr).__set__] = f"Tensor.{attr}.__set__"
+    return names, {name: func for func, name in names.items()}
+
+
+def op_name(func: Any) -> str:
+    """The wire name of a torch function, or ProtocolError if it may not be forwarded."""
+    name = _registry()[0].get(func)
+    if name is None:
+        raise ProtocolError(f"{getattr(func, '__name__', func)} cannot run on a remote worker")
+    return name
+
+
+def op_func(name: Any) -> Any:
+    """The torch function a wire name stands for, or ProtocolError."""
+    func = _registry()[1].get(name) if isinstance(name, str) else None
+    if func is None:
+        raise ProtocolError(f"unknown or forbidden operation {name!r}")
+    return func
+
+
+# ---- values inside a header ------------------------------------------------------------------
+
+_DTYPES = {str(d).removeprefix("torch."): d for d in (
+    torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64,
+    torch.complex128, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
+    torch.bool)}
+_FORMATS = {"preserve_format": torch.preserve_format, "contiguous_format":
+            torch.contiguous_format, "channels_last": torch.channels_last}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def dtype_of(name: Any) -> torch.dtype:
+    if name not in _DTYPES:
+        raise ProtocolError(f"unknown dtype {name!r}")
+    return _DTYPES[name]
+
+
+def encode(value: Any, ref_of: Any) -> Any:
+    """A value as JSON; `ref_of(tensor)` names a tensor (a pointer to this worker)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, torch.Tensor):
+        return {"$ref": ref_of(value)}
+    if isinstance(value, Ref):
+        return {"$ref": value.id_at_location}
+    if isinstance(value, torch.Size):
+        return {"$size": list(value)}
+    if isinstance(value, tuple):
+        return {"$tuple": [encode(v, ref_of) for v in value]}
+    if isinstance(value, list):
+        return {"$list": [encode(v, ref_of) for v in value]}
+    if isinstance(value, dict):
+        return {"$dict": [[str(k), encode(v, ref_of)] for k, v in value.items()]}
+    if isinstance(value, torch.dtype):
+        return {"$dtype": dtype_name(value)}
+    if isinstance(value, slice):
+        return {"$slice": [encode(value.start, ref_of), encode(value.stop, ref_of),
+                           encode(value.step, ref_of)]}
+    if value is Ellipsis:
+        return {"$ellipsis": True}
+    if isinstance(value, torch.device):
+        return {"$device": str(value)}
+    if isinstance(value, torch.memory_format):
+        return {"$format": str(value).removeprefix("torch.")}
+    raise ProtocolError(f"a {type(value).__name__} cannot be sent to a remote worker")
+
+
+def decode(value: Any, resolve: Any, depth: int = 0) -> Any:
+    """The inverse of `encode`; `resolve(id)` turns a reference into the object."""
+    if depth > 32:
+        raise ProtocolError("value nested too deeply")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        raise ProtocolError("bare lists are not part of the schema")
+    if not isinstance(value, dict) or len(value) != 1:
+        raise ProtocolError(f"not a value of the schema: {str(value)[:80]}")
+    ((tag, inner),) = value.items()
+    if tag == "$ref" and type(inner) is int:
+        return resolve(inner)
+    if tag in ("$tuple", "$list", "$size") and isinstance(inner, list):
+        items = [decode(v, resolve, depth + 1) for v in inner]
+        if tag == "$size":
+            if not all(type(i) is int for i in items):
+                raise ProtocolError("a size holds integers")
+            return torch.Size(items)
+        return tuple(items) if tag == "$tuple" else items
+    if tag == "$dict" and isinstance(inner, list):
+        out = {}
+        for pair in inner:
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
+                raise ProtocolError("a dict is a list of [key, value] pairs")
+            out[pair[0]] = decode(pair[1], resolve, depth + 1)
+        return out
+    if tag == "$dtype":
+        return dtype_of(inner)
+    if tag == "$slice" and isinstance(inner, list) and len(inner) == 3:
+        parts = [decode(v, resolve, depth + 1) for v in inner]
+        if not all(p is None or type(p) is int for p in parts):
+            raise ProtocolError("slice bounds are integers")
+        return slice(*parts)
+    if tag == "$ellipsis" and inner is True:
+        return Ellipsis
+    if tag == "$device" and inner == "cpu":
+        return torch.device("cpu")
+    if tag == "$format" and inner in _FORMATS:
+        return _FORMATS[inner]
+    raise ProtocolError(f"not a value of the schema: {tag}")
+
+
+def describe(ref: Ref) -> dict[str, Any]:
+    return {"id": ref.id_at_location, "shape": list(ref.shape), "dtype": dtype_name(ref.dtype)}
+
+
+def ref_from(info: Any) -> Ref:
+    if not (isinstance(info, dict) and type(info.get("id")) is int
+            and isinstance(info.get("shape"), list)
+            and all(type(s) is int and s >= 0 for s in info["shape"])):
+        raise ProtocolError("bad object description")
+    return Ref(info["id"], tuple(info["shape"]), dtype_of(info.get("dtype")))

@@ -1,0 +1,328 @@
+"""A worker in its own process: `python -m federated.worker --id bob --port 8777`.
+
+The server keeps a `VirtualWorker` (the object table and the rules about private data)
+and answers one gRPC method, `/federated.Worker/Call`, whose request and reply are the
+messages of `federated.protocol`. It runs only allow-listed torch operations, checks a
+token on every call, listens on loopback unless told otherwise, and refuses messages
+over a size limit. A bad message gets an error reply; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+from typing import Any
+
+import grpc
+import torch
+from safetensors.torch import load_file
+
+from federated import protocol
+from federated.errors import FederatedError
+from federated.protocol import ProtocolError, Ref
+from federated.worker import VirtualWorker
+
+METHOD = "/federated.Worker/Call"
+DEFAULT_MAX_MESSAGE = 256 * 2**20
+
+
+class WorkerServicer:
+    """Decodes a request, runs it on the worker, encodes the reply. One call at a time."""
+
+    def __init__(self, worker: VirtualWorker, token: str | None) -> None:
+        self.worker, self.token = worker, token
+        self.lock = threading.Lock()
+        self.peers: dict[tuple[str, int], Any] = {}  # clients to other workers
+
+    def call(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        if self.token is not None:
+            sent = dict(context.invocation_metadata()).get("authorization", "")
+            if not hmac.compare_digest(sent.encode(), f"Bearer {self.token}".encode()):
+                return protocol.pack({"error": {"type": "PermissionError",
+                                                "message": "wrong or missing token"}})
+        try:
+            header, tensors = protocol.unpack(request)
+            with self.lock:
+                reply, out = self.handle(header, tensors)
+            return protocol.pack({"ok": reply}, out)
+        except Exception as error:  # every failure is reported; the server goes on
+            return protocol.pack({"error": {"type": type(error).__name__,
+                                            "message": str(error)[:4000]}})
+
+    # ---- commands -------------------------------------------------------------------------
+
+    def handle(self, header: dict, tensors: dict[str, torch.Tensor]) -> tuple[Any, dict]:
+        command = header.get("command")
+        frees = header.get("free", [])
+        if not (isinstance(frees, list) and all(type(i) is int for i in frees)):
+            raise ProtocolError("free is a list of ids")
+        for obj_id in frees:
+            self.worker.free(obj_id)
+        handler = getattr(self, f"do_{command}", None) if isinstance(command, str) else None
+        if handler is None:
+            raise ProtocolError(f"unknown command {command!r}")
+        return handler(header, tensors)
+
+    def do_ping(self, header: dict, tensors: dict) -> tuple[Any, dict]:
+        return {"id": self.worker.id}, {}
+
+    def do_register(self, header: dict, tensors: dict) -> tuple[Any, dict]:
+        """Keep the tensors sent (`t0`, `t1`, ... with gradients `g0`, ...)."""
+        flags = header.get("requires_grad", [])
+        if not isinstance(flags, list) or len(flags) != sum(k.startswith("t") for k in tensors):
+            raise ProtocolError("register needs one requires_grad flag per tensor")
+        refs = []
+        for i, flag in enumerate(flags):
+            if f"t{i}" not in tensors:
+                raise ProtocolError(f"tensor t{i} missing")
+            tensor = tensors[f"t{i}"]
+            if flag and tensor.dtype.is_floating_point:
+                tensor.requires_grad_(True)
+                if f"g{i}" in tensors:
+                    tensor.grad = tensors[f"g{i}"]
+            refs.append(protocol.describe(self.worker._ref_to(tensor)))
+        return refs, {}
+
+    def do_run(self, header: dict, tensors: dict) -> tuple[Any, dict]:
+        func = protocol.op_func(header.get("op"))
+        args = protocol.decode(header.get("args", {"$tuple": []}), self._ref)
+        kwargs = protocol.decode(header.get("kwargs", {"$dict": []}), self._ref)
+        if not isinstance(args, tuple) or not isinstance(kwargs, dict):
+            raise ProtocolError("args is a tuple and kwargs a dict")
+        with torch.set_grad_enabled(bool(header.get("grad", True))):
+            result = self.worker.run(func, args, kwargs)
+        return encode_result(result), {}
+
+    def do_fetch(self, header: dict, tensors: dict) -> tuple[Any, dict]:
+        ids = _ids(header)
+        objs = self.worker.fetch_many(ids)
+        out, flags = {}, []
+        for i, obj in enumerate(objs):
+            if not isinstance(obj, torch.Tensor) or hasattr(obj, "location"):
+                raise ProtocolError("only tensors can be fetched from a remote worker")
+            out[f"t{i}"] = obj.detach()
+            if obj.grad is not None:
+                out[f"g{i}"] = obj.grad.detach()
+            flags.append(bool(obj.requires_grad))
+        return {"requires_grad": flags}, out
+
+    def do_copy(self, header: dict, tensors: dict) -> tuple[Any, dict]:
+        (obj_id,) = _ids(header)
+        pointer = self.worker.copy_object(obj_id)
+        ref = Ref(pointer.id_at_location, tuple(pointer.shape), pointer.dtype)
+        pointer._gone = "handed to the caller"  # the caller's pointer owns it now
+        return protocol.describe(ref), {}
+
+    def do_move(self, header: dict, tensors: dict) -> tuple[Any, dict]:
+        """Send an object straight to another worker server."""
+        (obj_id,) = _ids(header)
+        destination = self._peer(header.get("to"))
+        return {"id": self.worker.move_object(obj_id, destination)}, {}
+
+    def do_remote_get(self, header: dict, tensors: dict) -> tuple[Any, dict]:
+        (obj_id,) = _ids(header)
+        self.worker.remote_get(obj_id)
+        obj = self.worker._lookup(obj_id)
+        return protocol.describe(Ref(obj_id, tuple(obj.shape), obj.dtype)), {}
+
+    def do_hold_pointer(self, header: dict, tensors: dict) -> tuple[Any, dict]:
+        """Keep a pointer to an object on another worker (a chain)."""
+        from federated.pointer import PointerTensor
+
+        peer = self._peer(header.get("to"))
+        target = protocol.ref_from(header.get("target"))
+        pointer = PointerTensor(peer, target.id_at_location, target.shape, target.dtype)
+        return protocol.describe(self.worker._ref_to(pointer)), {}
+
+    def do_objects(self, header: dict, tensors: dict) -> tuple[Any, dict]:
+        return [dict(protocol.describe(Ref(i, tuple(o.shape), o.dtype)),
+                     private=self.worker.is_private(i), pointer=hasattr(o, "location"))
+                for i, o in self.worker.objects.items()], {}
+
+    def do_search(self, header: dict, tensors: dict) -> tuple[Any, dict]:
+        tags = header.get("tags", [])
+        if not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+            raise ProtocolError("tags is a list of strings")
+        objs = self.worker.objects
+        return [protocol.describe(Ref(i, tuple(objs[i].shape), objs[i].dtype))
+                for i in self.worker.search_ids(*tags)], {}
+
+    def do_load(self, header: dict, tensors: dict) -> tuple[Any, dict]:
+        if "t0" not in tensors:
+            raise ProtocolError("load needs a tensor t0")
+        tags = header.get("tags", [])
+        if not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+            raise ProtocolError("tags is a list of strings")
+        pointer = self.worker.load(tensors["t0"], tag=tags,
+                                   private=bool(header.get("private", False)),
+                                   description=str(header.get("description", "")))
+        return protocol.describe(Ref(pointer.id_at_location, tuple(pointer.shape),
+                                     pointer.dtype)), {}
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _ref(self, obj_id: int) -> Ref:
+        return Ref(obj_id)
+
+    def _peer(self, address: Any) -> Any:
+        from federated.remote import RemoteWorker
+
+        if not (isinstance(address, dict) and isinstance(address.get("id"), str)
+                and isinstance(address.get("host"), str) and type(address.get("port")) is int):
+            raise ProtocolError("a worker address is {id, host, port, token}")
+        key = (address["host"], address["port"])
+        if key not in self.peers:
+            self.peers[key] = RemoteWorker(None, id=address["id"], host=address["host"],
+                                           port=address["port"], token=address.get("token"))
+        return self.peers[key]
+
+
+def encode_result(value: Any) -> Any:
+    """A result for the reply: references with their shape and dtype, plain values."""
+    if isinstance(value, Ref):
+        return {"$obj": protocol.describe(value)}
+    if isinstance(value, tuple) and hasattr(value, "n_fields"):  # torch.return_types
+        return {"$return": [type(value).__name__, [encode_result(v) for v in value]]}
+    if isinstance(value, (tuple, list)):
+        key = "$tuple" if isinstance(value, tuple) else "$list"
+        return {key: [encode_result(v) for v in value]}
+    return protocol.encode(value, _no_tensor)
+
+
+def _no_tensor(value: Any) -> Any:
+    raise ProtocolError("a tensor result must be a reference")
+
+
+def _ids(header: dict) -> list[int]:
+    ids = header.get("ids")
+    if not (isinstance(ids, list) and ids and all(type(i) is int for i in ids)):
+        raise ProtocolError("ids is a non-empty list of integers")
+    return ids
+
+
+# ---- running a server ------------------------------------------------------------------------
+
+def serve(worker_id: str, port: int, host: str = "127.0.0.1", token: str | None = None,
+          data: Path | None = None, private: bool = False,
+          max_message: int = DEFAULT_MAX_MESSAGE) -> grpc.Server:
+    """Start serving in this process; returns the started gRPC server."""
+    loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+    if not loopback and token is None:
+        raise SystemExit(f"refusing to serve on {host} without --token-file")
+    worker = VirtualWorker(None, id=worker_id)
+    if data is not None:
+        for name, tensor in load_file(str(data)).items():
+            worker.load(tensor, tag=name, private=private)
+    servicer = WorkerServicer(worker, token)
+    handler = grpc.method_handlers_generic_handler("federated.Worker", {
+        "Call": grpc.unary_unary_rpc_method_handler(servicer.call)})
+    options = [("grpc.max_receive_message_length", max_message),
+               ("grpc.max_send_message_length", max_message)]
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=options)
+    server.add_generic_rpc_handlers((handler,))
+    if server.add_insecure_port(f"{host}:{port}") == 0:
+        raise SystemExit(f"cannot listen on {host}:{port}")
+    server.start()
+    return server
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m federated.worker",
+                                     description="Serve a federated worker over gRPC.")
+    parser.add_argument("--id", required=True, help="the worker's name, e.g. bob")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host", default="127.0.0.1", help="default: loopback only")
+    parser.add_argument("--token-file", type=Path, help="file holding the shared token")
+    parser.add_argument("--data", type=Path, help="safetensors file: each tensor is loaded, "
+                        "tagged with its name")
+    parser.add_argument("--private", action="store_true", help="load --data as private")
+    parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE // 2**20)
+    args = parser.parse_args(argv)
+    token = args.token_file.read_text().strip() if args.token_file else None
+    server = serve(args.id, args.port, args.host, token, args.data, args.private,
+                   args.max_message_mb * 2**20)
+    print(f"worker {args.id} serving on {args.host}:{args.port}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop(grace=1).wait()
+
+
+# ---- starting servers from a notebook or a test ----------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WorkerProcess:
+    """A worker server in a child process; `stop()` ends it (so does leaving a `with`)."""
+
+    def __init__(self, worker_id: str, port: int | None = None, token: str | None = None,
+                 data: Path | None = None, private: bool = False, timeout: float = 30.0,
+                 token_dir: Path | None = None) -> None:
+        self.id, self.port, self.token = worker_id, port or free_port(), token
+        command = [sys.executable, "-m", "federated.worker", "--id", worker_id,
+                   "--port", str(self.port)]
+        if token is not None:
+            folder = token_dir or Path(os.environ.get("TMPDIR", "/tmp"))
+            self.token_file = folder / f"federated-{worker_id}-{self.port}.token"
+            self.token_file.write_text(token)
+            self.token_file.chmod(0o600)
+            command += ["--token-file", str(self.token_file)]
+        if data is not None:
+            command += ["--data", str(data)] + (["--private"] if private else [])
+        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.PIPE, env=env)
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        from federated.remote import RemoteWorker
+
+        deadline = time.monotonic() + timeout
+        probe = RemoteWorker(None, id=self.id, port=self.port, token=self.token, timeout=1.0)
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"worker {self.id} exited: "
+                                       f"{self.process.stderr.read().decode()[-2000:]}")
+                try:
+                    probe.ping()
+                    return
+                except FederatedError:
+                    time.sleep(0.1)
+            self.stop()
+            raise TimeoutError(f"worker {self.id} did not start within {timeout} s")
+        finally:
+            probe.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process.stderr:
+            self.process.stderr.close()
+        if getattr(self, "token_file", None) is not None and self.token_file.exists():
+            self.token_file.unlink()
+
+    def __enter__(self) -> WorkerProcess:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

@@ -179,6 +179,12 @@ class RemoteWorker:
         info, tensors = self.request({"command": "fetch", "ids": list(obj_ids)})
         values = []
         for i, flag in enumerate(info["requires_grad"]):
+            handed = info.get("pointers", {}).get(str(i))
+            if handed is not None:  # the object was itself a pointer: we now hold it
+                ref = protocol.ref_from(handed["target"])
+                values.append(PointerTensor(peer(handed["to"]), ref.id_at_location, ref.shape,
+                                            ref.dtype))
+                continue
             value = tensors[f"t{i}"]
             if flag:
                 value.requires_grad_(True)
@@ -233,6 +239,21 @@ class RemoteWorker:
 
     def is_private(self, obj_id: int) -> bool:
         return self.objects[obj_id].private
+
+
+_PEERS: dict[tuple[str, int], RemoteWorker] = {}
+
+
+def peer(address: Any) -> RemoteWorker:
+    """The client for a worker address another worker told us about (one per address)."""
+    if not (isinstance(address, dict) and isinstance(address.get("id"), str)
+            and isinstance(address.get("host"), str) and type(address.get("port")) is int):
+        raise ProtocolError("a worker address is {id, host, port, token}")
+    key = (address["host"], address["port"])
+    if key not in _PEERS:
+        _PEERS[key] = RemoteWorker(None, id=address["id"], host=address["host"],
+                                   port=address["port"], token=address.get("token"))
+    return _PEERS[key]
 
 
 def _no_reference(obj_id: int) -> Any:

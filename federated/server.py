@@ -41,7 +41,6 @@ class WorkerServicer:
     def __init__(self, worker: VirtualWorker, token: str | None) -> None:
         self.worker, self.token = worker, token
         self.lock = threading.Lock()
-        self.peers: dict[tuple[str, int], Any] = {}  # clients to other workers
 
     def call(self, request: bytes, context: grpc.ServicerContext) -> bytes:
         if self.token is not None:
@@ -105,15 +104,19 @@ class WorkerServicer:
     def do_fetch(self, header: dict, tensors: dict) -> tuple[Any, dict]:
         ids = _ids(header)
         objs = self.worker.fetch_many(ids)
-        out, flags = {}, []
+        out, flags, pointers = {}, [], {}
         for i, obj in enumerate(objs):
-            if not isinstance(obj, torch.Tensor) or hasattr(obj, "location"):
-                raise ProtocolError("only tensors can be fetched from a remote worker")
+            if hasattr(obj, "location"):  # a pointer on to another worker: hand it over
+                pointers[i] = {"to": obj.location.address, "target": protocol.describe(
+                    Ref(obj.id_at_location, tuple(obj.shape), obj.dtype))}
+                obj._gone = "handed to the caller"
+                flags.append(False)
+                continue
             out[f"t{i}"] = obj.detach()
             if obj.grad is not None:
                 out[f"g{i}"] = obj.grad.detach()
             flags.append(bool(obj.requires_grad))
-        return {"requires_grad": flags}, out
+        return {"requires_grad": flags, "pointers": {str(k): v for k, v in pointers.items()}}, out
 
     def do_copy(self, header: dict, tensors: dict) -> tuple[Any, dict]:
         (obj_id,) = _ids(header)
@@ -171,19 +174,13 @@ class WorkerServicer:
     # ---- helpers --------------------------------------------------------------------------
 
     def _ref(self, obj_id: int) -> Ref:
-        return Ref(obj_id)
+        obj = self.worker._lookup(obj_id)  # the real shape: privacy rules compare sizes
+        return Ref(obj_id, tuple(obj.shape), obj.dtype)
 
     def _peer(self, address: Any) -> Any:
-        from federated.remote import RemoteWorker
+        from federated.remote import peer
 
-        if not (isinstance(address, dict) and isinstance(address.get("id"), str)
-                and isinstance(address.get("host"), str) and type(address.get("port")) is int):
-            raise ProtocolError("a worker address is {id, host, port, token}")
-        key = (address["host"], address["port"])
-        if key not in self.peers:
-            self.peers[key] = RemoteWorker(None, id=address["id"], host=address["host"],
-                                           port=address["port"], token=address.get("token"))
-        return self.peers[key]
+        return peer(address)
 
 
 def encode_result(value: Any) -> Any:
@@ -271,7 +268,7 @@ class WorkerProcess:
 
     def __init__(self, worker_id: str, port: int | None = None, token: str | None = None,
                  data: Path | None = None, private: bool = False, timeout: float = 30.0,
-                 token_dir: Path | None = None) -> None:
+                 token_dir: Path | None = None, max_message_mb: int | None = None) -> None:
         self.id, self.port, self.token = worker_id, port or free_port(), token
         command = [sys.executable, "-m", "federated.worker", "--id", worker_id,
                    "--port", str(self.port)]
@@ -283,6 +280,8 @@ class WorkerProcess:
             command += ["--token-file", str(self.token_file)]
         if data is not None:
             command += ["--data", str(data)] + (["--private"] if private else [])
+        if max_message_mb is not None:
+            command += ["--max-message-mb", str(max_message_mb)]
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, env=env)

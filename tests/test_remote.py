@@ -1,0 +1,257 @@
+"""Workers in real child processes on loopback: same results, bad input refused, faults."""
+
+from __future__ import annotations
+
+import struct
+
+import grpc
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from safetensors.torch import save_file
+from torch import nn, optim
+
+import federated as sy
+from federated import protocol
+from federated.server import METHOD, WorkerServicer
+
+TOKEN = "test-token"
+pytestmark = pytest.mark.xdist_group("remote-workers")
+
+
+@pytest.fixture(scope="module")
+def servers():
+    with sy.WorkerProcess("bob", token=TOKEN) as bob, \
+            sy.WorkerProcess("alice", token=TOKEN) as alice:
+        yield bob, alice
+
+
+@pytest.fixture
+def remote(servers):
+    hook = sy.TorchHook(torch)
+    workers = [sy.RemoteWorker(hook, id=p.id, port=p.port, token=TOKEN, timeout=20)
+               for p in servers]
+    yield workers
+    for w in workers:
+        w.flush()
+        w.close()
+
+
+def seed_losses(bob, alice) -> list[float]:
+    """The seed's federated loop; returns the printed losses."""
+    data = torch.tensor([[0, 0], [0, 1], [1, 0], [1, 1.0]], requires_grad=True)
+    target = torch.tensor([[0], [0], [1], [1.0]], requires_grad=True)
+    datasets = [(data[:2].send(bob), target[:2].send(bob)),
+                (data[2:].send(alice), target[2:].send(alice))]
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    opt = optim.SGD(params=model.parameters(), lr=0.1)
+    losses = []
+    for _ in range(10):
+        for x, y in datasets:
+            model.send(x.location)
+            opt.zero_grad()
+            loss = ((model(x) - y) ** 2).sum()
+            loss.backward()
+            opt.step()
+            model.get()
+            losses.append(loss.get().item())
+    return losses
+
+
+def test_seed_loop_gives_the_same_losses_as_virtual_workers(remote):
+    hook = sy.TorchHook(torch)
+    virtual = seed_losses(sy.VirtualWorker(hook, id="bob"), sy.VirtualWorker(hook, id="alice"))
+    assert seed_losses(*remote) == pytest.approx(virtual, abs=1e-6)
+    for worker in remote:
+        worker.flush()
+        leftovers = [o for o in worker.objects.values() if o.shape in ((2, 2), (2, 1))]
+        assert len(leftovers) <= 2  # this test's data and target at most, nothing else
+
+
+def test_move_and_remote_get_between_remote_workers(remote):
+    bob, alice = remote
+    x = torch.tensor([5.0, 6.0]).send(bob)
+    old_id = x.id_at_location
+    x.move(alice)
+    assert x.location is alice and old_id not in bob.objects
+    assert alice.objects[x.id_at_location].shape == (2,)
+    chain = torch.tensor([7.0]).send(bob).send(alice)
+    assert alice.objects[chain.id_at_location].pointer
+    assert torch.equal((chain + 1).get().get(), torch.tensor([8.0]))  # alice asks bob
+    chain = torch.tensor([9.0]).send(bob).send(alice)
+    chain.remote_get()
+    assert not alice.objects[chain.id_at_location].pointer
+    assert torch.equal(chain.get(), torch.tensor([9.0]))
+
+
+def test_secret_sharing_across_remote_workers(remote):
+    bob, alice = remote
+    a = torch.tensor([1.5, -2.0, 3.25]).fix_precision().share(bob, alice, crypto_provider=bob)
+    b = torch.tensor([2.0, 0.5, -1.0]).fix_precision().share(bob, alice, crypto_provider=bob)
+    torch.testing.assert_close((a + b).get().float_precision(),
+                               torch.tensor([3.5, -1.5, 2.25]))
+    torch.testing.assert_close((a * b).get().float_precision(),
+                               torch.tensor([3.0, -1.0, -3.25]), atol=2e-3, rtol=0)
+
+
+def test_lesson_five_round_matches_virtual_workers(remote):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = torch.tensor(digits.images[:240], dtype=torch.float32).unsqueeze(1) / 16
+    labels = torch.tensor(digits.target[:240])
+
+    def one_round(workers) -> nn.Module:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Linear(64, 10))
+        fed = sy.BaseDataset(images, labels).federate(workers)
+        loader = sy.FederatedDataLoader(fed, batch_size=40, shuffle=True)
+        copies = []
+        for worker_id in fed.workers:
+            copy = model.copy().send(fed[worker_id].location)
+            opt = optim.SGD(copy.parameters(), lr=0.1, momentum=0.9)
+            for data, target in loader.batches(worker_id):
+                opt.zero_grad()
+                nn.functional.cross_entropy(copy(data), target).backward()
+                opt.step()
+            copies.append(copy.get())
+        return sy.federated_avg(copies, weights=[len(fed[w]) for w in fed.workers])
+
+    hook = sy.TorchHook(torch)
+    virtual = one_round([sy.VirtualWorker(hook, id="bob"), sy.VirtualWorker(hook, id="alice")])
+    through_processes = one_round(remote)
+    for a, b in zip(virtual.state_dict().values(), through_processes.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+
+
+# ---- bad input: refused, and the server goes on serving ----------------------------------
+
+
+def raw_call(port: int, payload: bytes, token: str | None = TOKEN) -> dict:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        metadata = [("authorization", f"Bearer {token}")] if token else None
+        reply = channel.unary_unary(METHOD)(payload, timeout=10, metadata=metadata)
+    return protocol.unpack(reply)[0]
+
+
+@pytest.mark.parametrize("payload, kind", [
+    (b"\x00\x01garbage", "ProtocolError"),
+    (struct.pack(">I", 5) + b"nope!", "ProtocolError"),
+    (protocol.pack({"command": "run", "op": "os.system", "args": {"$tuple": ["ls"]}}),
+     "ProtocolError"),
+    (protocol.pack({"command": "run", "op": "Tensor.item", "args": {"$tuple": [{"$ref": 1}]}}),
+     "ProtocolError"),
+    (protocol.pack({"command": "exec", "code": "print(1)"}), "ProtocolError"),
+    (protocol.pack({"command": "fetch", "ids": [10**9]}), "ObjectNotFoundError"),
+])
+def test_bad_messages_get_an_error_and_the_server_keeps_serving(remote, servers, payload,
+                                                                kind):
+    bob, _ = remote
+    x = torch.tensor([1.0, 2.0]).send(bob)
+    before = dict(bob.objects)
+    answer = raw_call(servers[0].port, payload)
+    assert answer["error"]["type"] == kind
+    assert dict(bob.objects) == before
+    assert torch.equal((x * 2).get(), torch.tensor([2.0, 4.0]))
+
+
+def test_wrong_or_missing_token_is_refused(servers):
+    for token in ("wrong", None):
+        answer = raw_call(servers[0].port, protocol.pack({"command": "ping"}), token=token)
+        assert answer["error"]["type"] == "PermissionError"
+    intruder = sy.RemoteWorker(None, id="bob", port=servers[0].port, token="wrong")
+    with pytest.raises(PermissionError, match="token"):
+        torch.ones(2).send(intruder)
+    intruder.close()
+
+
+def test_oversized_payload_is_refused_and_the_server_keeps_serving(tmp_path):
+    with sy.WorkerProcess("carol", token=TOKEN, max_message_mb=1) as carol_process:
+        carol = sy.RemoteWorker(None, id="carol", port=carol_process.port, token=TOKEN)
+        with pytest.raises(protocol.ProtocolError, match="too large"):
+            torch.zeros(600_000).send(carol)  # 2.4 MB
+        assert len(carol.objects) == 0
+        small = torch.ones(3).send(carol)
+        assert torch.equal(small.get(), torch.ones(3))
+        carol.close()
+
+
+# ---- faults --------------------------------------------------------------------------------
+
+
+def test_a_killed_worker_fails_the_next_call_naming_it_and_a_round_carries_on():
+    hook = sy.TorchHook(torch)
+    with sy.WorkerProcess("dave", token=TOKEN) as dave_process, \
+            sy.WorkerProcess("erin", token=TOKEN) as erin_process:
+        dave = sy.RemoteWorker(hook, id="dave", port=dave_process.port, token=TOKEN, timeout=3)
+        erin = sy.RemoteWorker(hook, id="erin", port=erin_process.port, token=TOKEN, timeout=3)
+        data = {w.id: (torch.randn(8, 2).send(w), torch.randn(8, 1).send(w)) for w in (dave, erin)}
+        dave_process.process.kill()
+        dave_process.process.wait()
+        with pytest.raises(sy.WorkerUnreachableError, match="dave"):
+            (data["dave"][0] + 1).get()
+        model, trained = nn.Linear(2, 1), []
+        for worker in (dave, erin):  # one federated-averaging round that skips the missing
+            try:
+                copy = model.copy().send(worker)
+                x, y = data[worker.id]
+                ((copy(x) - y) ** 2).mean().backward()
+                trained.append(copy.get())
+            except sy.WorkerUnreachableError:
+                continue
+        assert len(trained) == 1
+        average = sy.federated_avg(trained)
+        assert torch.equal(average.weight, trained[0].weight)
+        dave.close()
+        erin.close()
+
+
+def test_a_worker_restarted_with_data_has_it_again(tmp_path):
+    path = tmp_path / "digits.safetensors"
+    save_file({"#digits": torch.arange(12.0).reshape(3, 4)}, str(path))
+    for _ in range(2):  # start, stop, start again
+        with sy.WorkerProcess("frank", token=TOKEN, data=path, private=True) as process:
+            frank = sy.RemoteWorker(None, id="frank", port=process.port, token=TOKEN)
+            (digits,) = frank.search("#digits")
+            assert digits.shape == (3, 4) and frank.objects[digits.id_at_location].private
+            assert digits.sum().get().item() == 66.0
+            with pytest.raises(PermissionError):
+                digits.get()
+            frank.close()
+
+
+# ---- the decoder never crashes on random bytes -------------------------------------------
+
+
+class _Context:
+    def invocation_metadata(self):
+        return (("authorization", f"Bearer {TOKEN}"),)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.binary(max_size=512))
+def test_random_bytes_never_crash_the_decoder(payload):
+    servicer = WorkerServicer(sy.VirtualWorker(None, id="fuzz"), TOKEN)
+    answer, _ = protocol.unpack(servicer.call(payload, _Context()))
+    assert "error" in answer or "ok" in answer
+    assert len(servicer.worker.objects) == 0
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=4),
+    max_leaves=20)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.text(max_size=12), json_values, json_values)
+def test_random_headers_never_crash_the_server(command, args, extra):
+    servicer = WorkerServicer(sy.VirtualWorker(None, id="fuzz"), TOKEN)
+    header = {"command": command, "op": "Tensor.add", "args": args, "ids": extra,
+              "free": extra}
+    answer, _ = protocol.unpack(servicer.call(protocol.pack(header), _Context()))
+    assert "error" in answer or "ok" in answer

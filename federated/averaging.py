@@ -17,12 +17,16 @@ from federated.fixed_precision import FixedPrecisionTensor
 from federated.sharing import AdditiveSharingTensor
 
 
-def _check(models: Sequence[nn.Module], weights: Sequence[float] | None) -> list[float]:
-    if len(models) == 0:
-        raise ValueError("federated_avg needs at least one model")
+def _check_architecture(models: Sequence[nn.Module]) -> None:
     shapes = [[tuple(t.shape) for t, _ in _module._tensors(m)] for m in models]
     if any(s != shapes[0] for s in shapes):
         raise ValueError("federated_avg needs models of one architecture (same shapes)")
+
+
+def _check(models: Sequence[nn.Module], weights: Sequence[float] | None) -> list[float]:
+    if len(models) == 0:
+        raise ValueError("federated_avg needs at least one model")
+    _check_architecture(models)
     places = {id(_module.location(m)): _module.location(m) for m in models}
     if len(places) > 1:
         names = sorted(getattr(w, "id", "here") if w is not None else "here"
@@ -79,9 +83,7 @@ def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
             "secure averaging needs two or more models, each on its own owner's worker "
             "(model.send(owner)); one worker cannot hide its model from itself"
         )
-    shapes = [[tuple(t.shape) for t, _ in _module._tensors(m)] for m in models]
-    if any(s != shapes[0] for s in shapes):
-        raise ValueError("federated_avg needs models of one architecture (same shapes)")
+    _check_architecture(models)
     fractions = _fractions(weights, len(models))
     tensors = [_module._tensors(m) for m in models]
     # A local model of the same architecture, built without fetching anyone's values.

@@ -19,7 +19,7 @@ import grpc
 import torch
 
 import federated as sy
-from federated.server import free_port
+from federated.process import free_port
 
 MB = 2**20
 SIZE = 100 * MB

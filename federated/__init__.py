@@ -25,8 +25,8 @@ from federated.fixed_precision import FixedPrecisionTensor
 from federated.hook import TorchHook
 from federated.optim import Optims
 from federated.pointer import PointerTensor
+from federated.process import WorkerProcess
 from federated.remote import RemoteWorker
-from federated.server import WorkerProcess
 from federated.sharing import AdditiveSharingTensor
 from federated.worker import VirtualWorker
 

@@ -11,13 +11,8 @@ from __future__ import annotations
 
 import argparse
 import hmac
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -27,7 +22,6 @@ import torch
 from safetensors.torch import load_file
 
 from federated import protocol
-from federated.errors import FederatedError
 from federated.protocol import ProtocolError, Ref
 from federated.worker import VirtualWorker
 
@@ -253,75 +247,3 @@ def main(argv: list[str] | None = None) -> None:
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     server.stop(grace=1).wait()
-
-
-# ---- starting servers from a notebook or a test ----------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class WorkerProcess:
-    """A worker server in a child process; `stop()` ends it (so does leaving a `with`)."""
-
-    def __init__(self, worker_id: str, port: int | None = None, token: str | None = None,
-                 data: Path | None = None, private: bool = False, timeout: float = 30.0,
-                 token_dir: Path | None = None, max_message_mb: int | None = None) -> None:
-        self.id, self.port, self.token = worker_id, port or free_port(), token
-        command = [sys.executable, "-m", "federated.worker", "--id", worker_id,
-                   "--port", str(self.port)]
-        if token is not None:
-            folder = token_dir or Path(os.environ.get("TMPDIR", "/tmp"))
-            self.token_file = folder / f"federated-{worker_id}-{self.port}.token"
-            self.token_file.write_text(token)
-            self.token_file.chmod(0o600)
-            command += ["--token-file", str(self.token_file)]
-        if data is not None:
-            command += ["--data", str(data)] + (["--private"] if private else [])
-        if max_message_mb is not None:
-            command += ["--max-message-mb", str(max_message_mb)]
-        env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, env=env)
-        self._wait_ready(timeout)
-
-    def _wait_ready(self, timeout: float) -> None:
-        from federated.remote import RemoteWorker
-
-        deadline = time.monotonic() + timeout
-        probe = RemoteWorker(None, id=self.id, port=self.port, token=self.token, timeout=1.0)
-        try:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"worker {self.id} exited: "
-                                       f"{self.process.stderr.read().decode()[-2000:]}")
-                try:
-                    probe.ping()
-                    return
-                except FederatedError:
-                    time.sleep(0.1)
-            self.stop()
-            raise TimeoutError(f"worker {self.id} did not start within {timeout} s")
-        finally:
-            probe.close()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
-        if getattr(self, "token_file", None) is not None and self.token_file.exists():
-            self.token_file.unlink()
-
-    def __enter__(self) -> WorkerProcess:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()

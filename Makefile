@@ -20,7 +20,8 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
-lab: install
+# Trusting the notebooks first lets JupyterLab show their saved dashboards at once.
+lab: trust
 	$(VENV)/bin/jupyter lab notebooks/
 
 # Unit tests, the catalogue check, every lesson executed in both languages with its
@@ -48,3 +49,20 @@ benchmark: install
 
 clean:
 	rm -rf build
+
+# The browser test's needs, installed when missing: Debian's chromium and a Devanagari
+# font (apt-get, as root), the widget renderer and RequireJS (npm, into build/vendor/).
+# tests/test_browser.py does the same by itself, so `make test` needs no extra step.
+.PHONY: browser screenshots trust
+browser: install
+	$(PY) -m tools browser
+
+# Lessons 2 and 5 in both languages as headless Chromium shows them, exported from the
+# committed notebooks: build/screenshots/<locale>/<lesson>.png and one PNG per widget.
+screenshots: browser
+	$(PY) -m tools screenshots
+
+# JupyterLab shows a notebook's saved widgets (the dashboards) only once it trusts the
+# notebook; trust is kept per user, outside the repository.
+trust: install
+	$(VENV)/bin/jupyter trust notebooks/en/*.ipynb notebooks/hi/*.ipynb

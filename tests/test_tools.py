@@ -12,7 +12,18 @@ import nbformat
 import pytest
 from babel.messages.pofile import read_po
 
-from tools import build, comments, compare, convergence, glossary, markdown, structure
+from tools import (
+    build,
+    comments,
+    compare,
+    convergence,
+    environment,
+    glossary,
+    markdown,
+    outputs,
+    structure,
+    widget_state,
+)
 from tools import catalog as catalogs
 from tools.__main__ import main
 from tools.check import check_project
@@ -727,3 +738,190 @@ def test_a_repeated_message_is_one_entry_with_every_location(tmp_path: Path) -> 
     path = "notebooks/templates/01_demo.md"
     assert entry.locations == [(path, 20), (path, 26)]
     assert len(sources.messages) == 5 and len(sources.occurrences) == 6
+
+
+# --- saved widget state ----------------------------------------------------------------------
+
+
+def _model(name: str, **state: object) -> dict:
+    return {
+        "model_name": name,
+        "model_module": "@jupyter-widgets/controls",
+        "model_module_version": "2.0.0",
+        "state": {"_model_name": name, **state},
+    }
+
+
+def executed_with_widgets() -> nbformat.NotebookNode:
+    """What nbclient leaves: random ids, and the state of a widget no output shows."""
+    view = {"model_id": "f00d", "version_major": 2, "version_minor": 0}
+    output = nbformat.v4.new_output(
+        "display_data", data={"text/plain": "VBox()", widget_state.VIEW: view}
+    )
+    cell = nbformat.v4.new_code_cell("box", id="cell-000", execution_count=1, outputs=[output])
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    notebook.metadata["widgets"] = {
+        widget_state.STATE: {
+            "state": {
+                "dead": _model("HTMLModel", value="thrown away", layout="IPY_MODEL_beef"),
+                "beef": _model("LayoutModel"),
+                "cafe": _model("HTMLModel", value="kept", layout="IPY_MODEL_beef"),
+                "f00d": _model("VBoxModel", children=["IPY_MODEL_cafe"], layout="IPY_MODEL_beef"),
+            },
+            "version_major": 2,
+            "version_minor": 0,
+        }
+    }
+    return nbformat.from_dict(notebook)
+
+
+def test_widget_state_keeps_what_outputs_show_renamed_in_the_order_shown() -> None:
+    stable = widget_state.stabilized(executed_with_widgets())
+    one, two, three = (widget_state.new_id(n) for n in (1, 2, 3))
+    models = widget_state.models(stable)
+    assert list(models) == [one, two, three]  # the box, its child, their layout
+    assert models[one]["state"]["children"] == [f"IPY_MODEL_{two}"]
+    assert models[two]["state"] == {"_model_name": "HTMLModel", "value": "kept",
+                                    "layout": f"IPY_MODEL_{three}"}
+    assert stable.cells[0].outputs[0].data[widget_state.VIEW]["model_id"] == one
+    assert "thrown away" not in nbformat.writes(stable)
+    assert widget_state.stabilized(stable) == stable
+    assert widget_state.unsaved(stable) == []
+
+
+def test_a_widget_output_without_saved_state_is_reported(tmp_path: Path) -> None:
+    project = translated_project(tmp_path)
+    mark_executed(project)
+    path = project.notebook(LESSON, "en")
+    notebook = nbformat.read(path, as_version=4)
+    notebook.cells[1].outputs = executed_with_widgets().cells[0].outputs
+    build.write(notebook, path)
+    assert check_project(project).problems == [
+        "notebooks/en/01_demo.ipynb: widgets of code cells 1 have no saved state;"
+        " run `make translate`"
+    ]
+    notebook.metadata["widgets"] = executed_with_widgets().metadata["widgets"]
+    build.write(notebook, path)
+    assert check_project(project).ok  # the saved state is no part of the stale check
+
+
+def test_outputs_bring_the_widget_state_along_and_reuse_keeps_it() -> None:
+    executed = executed_with_widgets()
+    built = copy.deepcopy(executed)
+    built.cells[0].outputs, built.cells[0].execution_count = [], None
+    built.metadata.pop("widgets")
+    result = outputs.with_outputs(built, executed)
+    assert list(widget_state.models(result)) == [widget_state.new_id(n) for n in (1, 2, 3)]
+    assert outputs.reuse_outputs(built, result) == result
+
+
+def test_kernels_never_inherit_a_widget_language(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    monkeypatch.setenv("FEDERATED_LANG", "hi")
+    with environment.kernel_environment():
+        assert "FEDERATED_LANG" not in os.environ
+        assert os.environ["TQDM_DISABLE"] == "1"
+    assert os.environ["FEDERATED_LANG"] == "hi"
+
+
+WIDGET_TEMPLATE = """\
+# Widgets
+
+```python
+import ipywidgets as widgets
+
+box = widgets.VBox([widgets.HTML("<b>kept</b>"), widgets.IntProgress(value=3, max=5)])
+widgets.HTML("thrown away")
+box
+```
+"""
+
+
+def test_translate_saves_a_stable_widget_state_the_check_accepts(tmp_path: Path) -> None:
+    """End to end with papermill: the state survives, minimal and the same on a rerun."""
+    project = make_project(tmp_path, WIDGET_TEMPLATE)
+    translate(project, [LESSON], execute=False, out=lambda _line: None)
+    fill_catalog(project, {("# Widgets", None): "# विजेट"})
+    assert translate(project, [LESSON], out=lambda _line: None) == 0
+    path = project.notebook(LESSON, "hi")
+    notebook = nbformat.read(path, as_version=4)
+    view = notebook.cells[1].outputs[0].data
+    assert view[widget_state.VIEW]["model_id"] == widget_state.new_id(1)
+    assert view["text/plain"].startswith("VBox(children=(HTML(value='<b>kept</b>')")
+    models = widget_state.models(notebook)
+    assert [m["model_name"] for m in models.values()].count("VBoxModel") == 1
+    assert "thrown away" not in str(models)
+    assert check_project(project).ok
+    before = path.read_bytes()
+    assert translate(project, [LESSON], out=lambda _line: None) == 0
+    assert path.read_bytes() == before
+
+
+# --- the widgets' labels ---------------------------------------------------------------------
+
+
+LABELS = '''\
+def labels(t):
+    # TRANSLATORS: the dashboard's title
+    title = t.gettext("Loss per worker")
+    return title, t.gettext("round {round}/{rounds}")
+'''
+
+
+def widget_project(tmp_path: Path) -> Project:
+    project = translated_project(tmp_path)
+    mark_executed(project)
+    project.ui_dir.mkdir(parents=True)
+    (project.ui_dir / "labels.py").write_text(LABELS, "utf-8")
+    return project
+
+
+def fill_labels(project: Project, strings: dict[str, str]) -> None:
+    path = project.ui_catalog("hi")
+    catalog = catalogs.read(path)
+    for msgid, string in strings.items():
+        catalog.get(msgid).string = string
+    catalogs.write(catalog, path)
+
+
+def test_translate_extracts_the_widget_labels_into_their_catalogue(tmp_path: Path) -> None:
+    project = widget_project(tmp_path)
+    printed: list[str] = []
+    translate(project, [LESSON], execute=False, out=printed.append)
+    assert "wrote locales/hi/LC_MESSAGES/widgets.po" in printed
+    assert printed[-1].splitlines()[-1].split() == ["widgets", "hi", "0", "0", "2", "(labels)"]
+    entry = catalogs.read(project.ui_catalog("hi")).get("Loss per worker")
+    assert entry.auto_comments == ["the dashboard's title"]
+    assert entry.locations == [("federated/widgets/labels.py", 3)]
+    before = project.ui_catalog("hi").read_bytes()
+    translate(project, [LESSON], execute=False, out=lambda _line: None)
+    assert project.ui_catalog("hi").read_bytes() == before
+
+
+def test_check_reports_widget_labels_missing_broken_or_off_glossary(tmp_path: Path) -> None:
+    project = widget_project(tmp_path)
+    problems = check_project(project).problems
+    assert problems == ["locales/hi/LC_MESSAGES/widgets.po: missing (2 widget labels untranslated)"]
+    translate(project, [LESSON], execute=False, out=lambda _line: None)
+    (project.root / "locales" / "hi" / "glossary.tsv").write_text(
+        "english\thindi\tavoid\nworker\tवर्कर\tकार्यकर्ता\n", "utf-8"
+    )
+    fill_labels(project, {"Loss per worker": "हर कार्यकर्ता का लॉस", "round {round}/{rounds}":
+                          "राउंड {round}"})
+    problems = [p for p in check_project(project).problems if "widgets.po" in p]
+    assert len(problems) == 3
+    assert "federated/widgets/labels.py:3: glossary: 'worker' must be translated as" in problems[0]
+    assert "glossary: 'कार्यकर्ता' is to be avoided" in problems[1]
+    assert "labels.py:4: placeholders differ: ['{rounds}', '{round}'] vs ['{round}']" in (
+        problems[2]
+    )
+    fill_labels(project, {"Loss per worker": "हर वर्कर का लॉस", "round {round}/{rounds}":
+                          "राउंड {round}/{rounds}"})
+    report = check_project(project)
+    assert [p for p in report.problems if "widgets.po" in p] == []
+    assert report.messages == 5 + 2
+    fewer = LABELS.replace(', t.gettext("round {round}/{rounds}")', "")
+    (project.ui_dir / "labels.py").write_text(fewer, "utf-8")
+    problems = [p for p in check_project(project).problems if "widgets.po" in p]
+    assert len(problems) == 1 and "not in the widget code any more" in problems[0]

@@ -1,4 +1,7 @@
-"""Command line: `python -m tools {i18n-check,translate,run}` (see tools/README.md)."""
+"""Command line: `python -m tools {i18n-check,translate,run,browser,screenshots}`.
+
+See tools/README.md.
+"""
 
 from __future__ import annotations
 
@@ -45,6 +48,25 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("lesson", help="02 or a full slug such as 02_intro_federated_learning")
     run.add_argument("locale", choices=LOCALES)
+
+    commands.add_parser(
+        "browser",
+        parents=[common],
+        help="install what the browser test needs if missing (Chromium and a Devanagari"
+        " font with apt-get, the widget renderer with npm into build/vendor/)",
+    )
+    shots = commands.add_parser(
+        "screenshots",
+        parents=[common],
+        help="open lessons 02 and 05 in headless Chromium (installed if missing), check"
+        " that their widgets render, and save screenshots in build/screenshots/",
+    )
+    shots.add_argument("--lesson", action="append", help="02 or a slug (repeatable)")
+    shots.add_argument(
+        "--executed",
+        action="store_true",
+        help="use what `run` wrote in build/executed/ instead of the committed notebooks",
+    )
     return main
 
 
@@ -65,12 +87,49 @@ def main(argv: list[str] | None = None) -> int:
 
             lessons = [project.find_lesson(args.lesson)] if args.lesson else project.lessons()
             return translate(project, lessons, execute=not args.no_execute)
+        if args.command == "browser":
+            return _browser(project)
+        if args.command == "screenshots":
+            return _screenshots(project, args.lesson, args.executed)
         from tools.run import run
 
         return run(project, args.lesson, args.locale)
     except (UnknownName, PoFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def _browser(project: Project) -> int:
+    from tools import browser
+
+    try:
+        chromium = browser.ensure_browser()
+        assets = browser.vendor(project.root / "build" / "vendor")
+    except browser.Unavailable as error:
+        print(f"error: no browser: {error}", file=sys.stderr)
+        return 2
+    print(f"chromium: {chromium}")
+    print(f"Devanagari fonts: {', '.join(browser.devanagari_families())}")
+    print(f"widget renderer: {project.relative(assets.widget_renderer)}")
+    return 0
+
+
+def _screenshots(project: Project, keys: list[str] | None, executed: bool) -> int:
+    from tools import screenshots
+    from tools.browser import Unavailable
+
+    lessons = [project.find_lesson(key) for key in keys or screenshots.LESSONS]
+    build = project.root / "build"
+    try:
+        results = screenshots.capture(
+            project, lessons, LOCALES, build / "html", build / "screenshots", executed=executed
+        )
+    except Unavailable as error:
+        print(f"error: no browser: {error}", file=sys.stderr)
+        return 2
+    for line in screenshots.report(results, project):
+        print(line)
+    return 1 if any(result.errors for result in results) else 0
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import PoFileError
 
 from tools import catalog as catalogs
-from tools import comments, compare, convergence, glossary, structure
+from tools import comments, compare, convergence, glossary, structure, ui
 from tools.build import render
 from tools.paths import LOCALES, TARGET_LOCALES, Lesson, Project
 from tools.sources import Sources, load
@@ -60,6 +60,10 @@ def check_project(project: Project, lessons: list[Lesson] | None = None) -> Repo
         for locale in LOCALES:
             report.notebooks += 1
             report.problems += _check_notebook(sources, locale, catalogues.get(locale))
+    for locale in TARGET_LOCALES:
+        count, problems = ui.check(project, locale, terms[locale])
+        report.messages += count
+        report.problems += problems
     return report
 
 
@@ -143,4 +147,10 @@ def _check_notebook(sources: Sources, locale: str, catalog: Catalog | None) -> l
     if unexecuted:
         cells = ", ".join(str(index) for index in unexecuted[:10])
         found.append(f"{where}: not executed (code cells {cells}); run `make translate`")
+    unsaved = compare.unsaved_widgets(committed)
+    if unsaved:
+        cells = ", ".join(str(index) for index in unsaved[:10])
+        found.append(
+            f"{where}: widgets of code cells {cells} have no saved state; run `make translate`"
+        )
     return found

@@ -1,13 +1,17 @@
 """Whether a committed notebook is what the build would write now.
 
 Sources, cell types, cell ids and metadata are compared; outputs are not (they are
-checked by nbval and the notebook tests). A committed notebook must also have been
-executed: every code cell has an execution count.
+checked by nbval and the notebook tests), and neither is the saved widget state
+(`metadata.widgets`, which only execution makes). A committed notebook must also have
+been executed: every code cell has an execution count, and every widget it shows has
+its state saved.
 """
 
 from __future__ import annotations
 
 from nbformat import NotebookNode
+
+from tools import widget_state
 
 _SHOWN = 5
 
@@ -60,3 +64,8 @@ def unexecuted(notebook: NotebookNode) -> list[int]:
         for index, cell in enumerate(notebook.cells)
         if cell.cell_type == "code" and cell.get("execution_count") is None
     ]
+
+
+def unsaved_widgets(notebook: NotebookNode) -> list[int]:
+    """Indexes of code cells showing a widget with no saved state (it would not render)."""
+    return widget_state.unsaved(notebook)

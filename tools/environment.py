@@ -24,17 +24,23 @@ KERNEL_ENV: dict[str, str] = {
     # quiets debugpy's frozen-modules warning on the kernel's stderr
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
 }
+#: removed for the kernels: the widgets take their language from the kernel's folder
+#: (notebooks/<locale>/), and a FEDERATED_LANG=hi set for one's own JupyterLab must not
+#: put Hindi labels into the English notebooks
+UNSET: tuple[str, ...] = ("FEDERATED_LANG",)
 
 
 def apply() -> None:
     """Set the variables for every kernel this process starts from now on."""
     os.environ.update(KERNEL_ENV)
+    for name in UNSET:
+        os.environ.pop(name, None)
 
 
 @contextmanager
 def kernel_environment() -> Iterator[None]:
     """Set the variables while kernels start, then put the old values back."""
-    saved = {name: os.environ.get(name) for name in KERNEL_ENV}
+    saved = {name: os.environ.get(name) for name in (*KERNEL_ENV, *UNSET)}
     apply()
     try:
         yield

@@ -6,6 +6,7 @@ import copy
 
 from nbformat import NotebookNode
 
+from tools import widget_state
 from tools.comments import mask
 
 
@@ -54,7 +55,11 @@ def transcript(notebook: NotebookNode) -> str:
 
 
 def with_outputs(built: NotebookNode, executed: NotebookNode) -> NotebookNode:
-    """`built` with the outputs and execution counts of `executed`, nothing else."""
+    """`built` with the outputs, execution counts and widget state of `executed`.
+
+    The widget state is cut down to what the outputs show and renumbered (see
+    `widget_state`), so it is the same on every run.
+    """
     result = copy.deepcopy(built)
     code = [cell for cell in executed.cells if cell.cell_type == "code"]
     targets = [cell for cell in result.cells if cell.cell_type == "code"]
@@ -63,7 +68,9 @@ def with_outputs(built: NotebookNode, executed: NotebookNode) -> NotebookNode:
     for target, ran in zip(targets, code, strict=True):
         target.outputs = copy.deepcopy(ran.get("outputs", []))
         target.execution_count = ran.get("execution_count")
-    return result
+    if "widgets" in executed.metadata:
+        result.metadata["widgets"] = copy.deepcopy(executed.metadata["widgets"])
+    return widget_state.stabilized(result)
 
 
 def reuse_outputs(built: NotebookNode, previous: NotebookNode) -> NotebookNode | None:

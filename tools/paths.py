@@ -46,6 +46,15 @@ class Project:
     def catalog(self, lesson: Lesson, locale: str) -> Path:
         return self.root / "locales" / locale / "LC_MESSAGES" / f"{lesson.slug}.po"
 
+    @property
+    def ui_dir(self) -> Path:
+        """The widget code whose `t.gettext("…")` labels make the `widgets` catalogue."""
+        return self.root / "federated" / "widgets"
+
+    def ui_catalog(self, locale: str) -> Path:
+        """The widgets' labels in one language (see tools/ui.py)."""
+        return self.root / "locales" / locale / "LC_MESSAGES" / "widgets.po"
+
     def glossary(self, locale: str) -> Path:
         return self.root / "locales" / locale / "glossary.tsv"
 

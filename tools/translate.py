@@ -2,7 +2,8 @@
 
 For each lesson: extract the messages, merge them into every catalogue (creating a
 missing one), build the notebook of every language, execute it, and write the result
-to notebooks/<locale>/ ready to commit. Ends with a table of how much is translated.
+to notebooks/<locale>/ ready to commit. The widgets' labels are merged into their own
+catalogue the same way (tools/ui.py). Ends with a table of how much is translated.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 import nbformat
 from babel.messages.catalog import Catalog
 
-from tools import build, convergence
+from tools import build, convergence, ui
 from tools import catalog as catalogs
 from tools.outputs import reuse_outputs
 from tools.paths import LOCALES, SOURCE_LOCALE, TARGET_LOCALES, Lesson, Project
@@ -53,6 +54,7 @@ def translate(
                 else catalogs.counts(catalogue, sources.messages)
             )
             rows.append(Row(lesson.slug, locale, counts, state))
+    rows += _update_ui_catalogues(project, out)
     out(table(rows))
     return 1 if failed else 0
 
@@ -67,6 +69,20 @@ def _update_catalogues(sources: Sources, out: Print) -> dict[str, Catalog]:
         if catalogs.write(catalogues[locale], path):
             out(f"wrote {sources.project.relative(path)}")
     return catalogues
+
+
+def _update_ui_catalogues(project: Project, out: Print) -> list[Row]:
+    """Merge the widgets' labels into each language's `widgets.po`; one status row each."""
+    labels = ui.unique(ui.labels(project))
+    rows = []
+    for locale in TARGET_LOCALES:
+        catalogue, written = ui.update(project, locale)
+        if catalogue is None:
+            continue
+        if written:
+            out(f"wrote {project.relative(project.ui_catalog(locale))}")
+        rows.append(Row(ui.DOMAIN, locale, catalogs.counts(catalogue, labels), "(labels)"))
+    return rows
 
 
 def _execute(sources: Sources, locale: str, notebook: nbformat.NotebookNode, out: Print) -> str:

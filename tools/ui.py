@@ -1,0 +1,138 @@
+"""The widgets' labels: one more catalogue, `locales/<locale>/LC_MESSAGES/widgets.po`.
+
+A widget in a lesson cannot take its labels from the lesson (code cells are the same in
+every language), so `federated.widgets` picks its language itself and looks its labels
+up in this catalogue at run time. Its messages are the string literals of the
+`t.gettext("…")` calls in `federated/widgets/*.py`, found by Babel's Python extractor; a
+`# TRANSLATORS:` comment just above a call reaches the translator as a note.
+
+`translate` merges them into each language's catalogue as it does a lesson's (new ones
+empty, changed ones fuzzy), and `i18n-check` reports a missing, fuzzy or leftover label,
+a `{placeholder}` the translation lost or added, and glossary drift. The glossary's
+"first use in parentheses" rule is for lesson prose and does not apply to labels.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_file
+
+from tools import catalog as catalogs
+from tools import glossary
+from tools.paths import Project
+
+DOMAIN = "widgets"
+KEYWORDS = {"gettext": None}
+COMMENT_TAGS = ("TRANSLATORS:",)
+_PLACEHOLDER = re.compile(r"\{[a-z_][a-z0-9_]*\}")
+
+
+@dataclass(frozen=True)
+class Label:
+    """One label as the code has it (`context` is always None; `status` expects it)."""
+
+    msgid: str
+    path: str
+    line: int
+    notes: tuple[str, ...] = ()
+    context: None = None
+
+
+def sources(project: Project) -> list[Path]:
+    return sorted(project.ui_dir.glob("*.py")) if project.ui_dir.is_dir() else []
+
+
+def labels(project: Project) -> list[Label]:
+    """Every label occurrence, file by file, in source order."""
+    found = []
+    for path in sources(project):
+        for line, msgid, notes, _context in extract_from_file(
+            "python", str(path), keywords=KEYWORDS, comment_tags=COMMENT_TAGS,
+            strip_comment_tags=True,
+        ):
+            if isinstance(msgid, str) and msgid:
+                found.append(Label(msgid, project.relative(path), line, tuple(notes)))
+    return found
+
+
+def unique(found: list[Label]) -> list[Label]:
+    seen: set[str] = set()
+    first = []
+    for label in found:
+        if label.msgid not in seen:
+            seen.add(label.msgid)
+            first.append(label)
+    return first
+
+
+def pot(found: list[Label]) -> Catalog:
+    template = Catalog(project=catalogs.PROJECT, version=catalogs.VERSION, fuzzy=False)
+    for label in found:
+        existing = template.get(label.msgid)
+        if existing is not None:
+            existing.locations.append((label.path, label.line))
+            continue
+        template.add(label.msgid, locations=[(label.path, label.line)],
+                     auto_comments=list(label.notes))
+    return template
+
+
+def update(project: Project, locale: str) -> tuple[Catalog | None, bool]:
+    """Merge the code's labels into the catalogue; (catalogue, whether it was written)."""
+    found = labels(project)
+    path = project.ui_catalog(locale)
+    if not found and not path.exists():
+        return None, False
+    existing = catalogs.read(path) if path.exists() else catalogs.new_catalog(locale, DOMAIN)
+    merged = catalogs.merge(pot(found), existing)
+    return merged, catalogs.write(merged, path)
+
+
+def placeholder_problems(msgid: str, msgstr: str) -> list[str]:
+    """`{name}` fields are filled in by the code: the translation must keep each one."""
+    want, have = Counter(_PLACEHOLDER.findall(msgid)), Counter(_PLACEHOLDER.findall(msgstr))
+    if want == have:
+        return []
+    return [f"placeholders differ: {sorted(want.elements())} vs {sorted(have.elements())}"]
+
+
+def check(project: Project, locale: str, terms: list[glossary.Term]) -> tuple[int, list[str]]:
+    """(number of labels, problems) for one language's widgets catalogue."""
+    found = unique(labels(project))
+    path = project.ui_catalog(locale)
+    where = project.relative(path)
+    if not found:
+        return 0, []
+    if not path.exists():
+        return len(found), [f"{where}: missing ({len(found)} widget labels untranslated)"]
+    catalog = catalogs.read(path)
+    problems = []
+    for label in found:
+        entry = catalog.get(label.msgid)
+        at = f"{where}:{entry.lineno}" if entry is not None and entry.lineno else where
+        origin = f"{at}: {label.path}:{label.line}"
+        quoted = repr(label.msgid if len(label.msgid) <= 60 else label.msgid[:60] + "…")
+        state = catalogs.status(catalog, label)
+        if state == "missing":
+            problems.append(f"{origin}: missing translation: {quoted}")
+            continue
+        if state == "fuzzy":
+            problems.append(f"{origin}: fuzzy translation (review, then drop the flag): {quoted}")
+            continue
+        for problem in placeholder_problems(label.msgid, entry.string):
+            problems.append(f"{origin}: {problem}: {quoted}")
+        for problem in glossary.problems(terms, label.msgid, entry.string):
+            problems.append(f"{origin}: {problem}: {quoted}")
+    wanted = {label.msgid for label in found}
+    for entry in catalog:
+        if entry.id and entry.id not in wanted:
+            problems.append(
+                f"{where}:{entry.lineno}: not in the widget code any more (run `make translate`):"
+                f" {entry.id!r}"
+            )
+    return len(found), problems

@@ -39,8 +39,12 @@ def _swap(a: torch.Tensor, b: torch.Tensor) -> None:
 
 def location(module: nn.Module) -> Any:
     """The worker a model is on, or None if it is here."""
-    for t, _ in _tensors(module):
-        return t.location if isinstance(t, PointerTensor) else None
+    return _location_of(_tensors(module))
+
+
+def _location_of(pairs: list[tuple[torch.Tensor, bool]]) -> Any:
+    if pairs and isinstance(pairs[0][0], PointerTensor):
+        return pairs[0][0].location
     return None
 
 
@@ -48,7 +52,8 @@ def send(module: nn.Module, worker: Any) -> nn.Module:
     """Move every parameter and buffer to `worker`; returns the same model."""
     if not hasattr(worker, "register"):
         raise TypeError(f"send() needs a worker, e.g. model.send(bob), not {worker!r}")
-    where = location(module)
+    pairs = _tensors(module)
+    where = _location_of(pairs)
     if where is worker:
         return module
     if where is not None:
@@ -58,7 +63,7 @@ def send(module: nn.Module, worker: Any) -> nn.Module:
         )
     swapped: list[tuple[torch.Tensor, torch.Tensor]] = []
     try:
-        for t, is_param in _tensors(module):
+        for t, is_param in pairs:
             with DisableTorchFunctionSubclass():
                 pointer = PointerTensor(None, None, t.shape, t.dtype)
             _swap(t, pointer)  # `t` is now the pointer; `pointer` now holds the data

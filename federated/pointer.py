@@ -52,6 +52,9 @@ _PLAIN = (type(None), bool, int, float, complex, str, torch.Size, torch.dtype, t
           torch.layout, torch.memory_format)
 
 
+_CPU = torch.device("cpu")
+
+
 class PointerTensor(torch.Tensor):
     """Points to tensor `id_at_location` on worker `location`.
 
@@ -64,11 +67,10 @@ class PointerTensor(torch.Tensor):
 
     @staticmethod
     def __new__(cls, location: Any, id_at_location: int | None, shape: Any,
-                dtype: torch.dtype, device: Any = "cpu") -> PointerTensor:
+                dtype: torch.dtype, device: Any = _CPU) -> PointerTensor:
         ptr = torch.Tensor._make_wrapper_subclass(cls, shape, dtype=dtype, device=device)
-        ptr.location = location
-        ptr.id_at_location = id_at_location
-        ptr._gone = None  # why the object is no longer reachable: "fetched", "moved", ...
+        # `_gone` says why the object is no longer reachable: "fetched", "moved", ...
+        ptr.__dict__.update(location=location, id_at_location=id_at_location, _gone=None)
         return ptr
 
     # ---- moving values between here and the workers -------------------------------------
@@ -181,10 +183,11 @@ def _common_location(func: Any, args: tuple, kwargs: dict | None) -> Any:
     This runs on every call through a pointer, so it is a plain loop, not a tree walk.
     """
     location = first = local = None
-    todo = list(args)
-    if kwargs:
-        todo.extend(kwargs.values())
-    for a in todo:
+    todo = args if not kwargs else (*args, *kwargs.values())
+    i = 0
+    while i < len(todo):
+        a = todo[i]
+        i += 1
         if isinstance(a, PointerTensor):
             if a._gone is not None:
                 a._check_live()
@@ -194,8 +197,8 @@ def _common_location(func: Any, args: tuple, kwargs: dict | None) -> Any:
                 raise WorkerMismatchError(_mismatch_message(func, first, a))
         elif isinstance(a, torch.Tensor):
             local = a
-        elif type(a) in (list, tuple, dict):
-            todo.extend(a.values() if type(a) is dict else a)
+        elif type(a) in (list, tuple, dict):  # rare: look inside, e.g. torch.cat([p, q])
+            todo = (*todo, *(a.values() if type(a) is dict else a))
     if local is not None:
         raise LocalTensorError(_local_message(func, first, local))
     return location

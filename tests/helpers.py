@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import torch
+from torch import nn
 from torch._C import DisableTorchFunctionSubclass
 
 import federated as sy
@@ -65,3 +66,18 @@ def cases(names: str, table: list[tuple]) -> pytest.MarkDecorator:
     """`parametrize` over `names`; each row's first item is its readable test id."""
     values = [row[1:] if "," in names else row[1] for row in table]
     return pytest.mark.parametrize(names, values, ids=[row[0] for row in table])
+
+
+# The seed's toy data and model, shared by the module and optimizer tests.
+X = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+Y = torch.tensor([[0.0], [0.0], [1.0], [1.0]])
+
+
+def linear(seed: int = 0) -> nn.Linear:
+    torch.manual_seed(seed)
+    return nn.Linear(2, 1)
+
+
+def values(model: nn.Module) -> list[torch.Tensor]:
+    """Local copies of a local model's parameters."""
+    return [p.detach().clone() for p in model.parameters()]

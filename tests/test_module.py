@@ -9,20 +9,7 @@ import torch
 from torch import nn, optim
 
 import federated as sy
-from tests.helpers import assert_same_state, snapshot, workers
-
-X = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
-Y = torch.tensor([[0.0], [0.0], [1.0], [1.0]])
-
-
-def linear(seed: int = 0) -> nn.Linear:
-    torch.manual_seed(seed)
-    return nn.Linear(2, 1)
-
-
-def values(model: nn.Module) -> list[torch.Tensor]:
-    """Local copies of a local model's parameters."""
-    return [p.detach().clone() for p in model.parameters()]
+from tests.helpers import X, Y, assert_same_state, linear, snapshot, values, workers
 
 
 def remote_values(model: nn.Module) -> list[torch.Tensor]:

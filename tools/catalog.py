@@ -159,6 +159,15 @@ def status(catalog: Catalog | None, message: TemplateMessage) -> str:
     return "fuzzy" if entry.fuzzy else "translated"
 
 
+def untranslated_problem(state: str) -> str | None:
+    """What i18n-check says of a message in `state`, or None if it is translated."""
+    if state == "missing":
+        return "missing translation"
+    if state == "fuzzy":
+        return "fuzzy translation (review, then drop the flag)"
+    return None
+
+
 def counts(catalog: Catalog | None, messages: Iterable[TemplateMessage]) -> Counts:
     tally = {"translated": 0, "fuzzy": 0, "missing": 0}
     for message in messages:

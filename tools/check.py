@@ -100,11 +100,9 @@ def _check_catalog(
         quoted = repr(excerpt(message.msgid))
         state = catalogs.status(catalog, message)
         published.append((message.msgid, entry.string if state == "translated" else None))
-        if state == "missing":
-            problems.append(f"{origin}: missing translation: {quoted}")
-            continue
-        if state == "fuzzy":
-            problems.append(f"{origin}: fuzzy translation (review, then drop the flag): {quoted}")
+        untranslated = catalogs.untranslated_problem(state)
+        if untranslated is not None:
+            problems.append(f"{origin}: {untranslated}: {quoted}")
             continue
         is_comment = message.context == comments.CONTEXT
         for problem in structure.problems(message.msgid, entry.string, comment=is_comment):

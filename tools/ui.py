@@ -118,11 +118,9 @@ def check(project: Project, locale: str, terms: list[glossary.Term]) -> tuple[in
         origin = f"{at}: {label.path}:{label.line}"
         quoted = repr(label.msgid if len(label.msgid) <= 60 else label.msgid[:60] + "…")
         state = catalogs.status(catalog, label)
-        if state == "missing":
-            problems.append(f"{origin}: missing translation: {quoted}")
-            continue
-        if state == "fuzzy":
-            problems.append(f"{origin}: fuzzy translation (review, then drop the flag): {quoted}")
+        untranslated = catalogs.untranslated_problem(state)
+        if untranslated is not None:
+            problems.append(f"{origin}: {untranslated}: {quoted}")
             continue
         for problem in placeholder_problems(label.msgid, entry.string):
             problems.append(f"{origin}: {problem}: {quoted}")

@@ -28,7 +28,8 @@ class WorkerProcess:
 
     def __init__(self, worker_id: str, port: int | None = None, token: str | None = None,
                  data: Path | None = None, private: bool = False, timeout: float = 30.0,
-                 token_dir: Path | None = None, max_message_mb: int | None = None) -> None:
+                 token_dir: Path | None = None, max_message_mb: int | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.id, self.port, self.token = worker_id, port or free_port(), token
         command = [sys.executable, "-m", "federated.worker", "--id", worker_id,
                    "--port", str(self.port)]
@@ -42,6 +43,9 @@ class WorkerProcess:
             command += ["--data", str(data)] + (["--private"] if private else [])
         if max_message_mb is not None:
             command += ["--max-message-mb", str(max_message_mb)]
+        if tls is not None:
+            command += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+        self.tls_root = Path(tls[0]).read_bytes() if tls is not None else None
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.PIPE, env=env)
@@ -51,7 +55,8 @@ class WorkerProcess:
         from federated.remote import RemoteWorker
 
         deadline = time.monotonic() + timeout
-        probe = RemoteWorker(None, id=self.id, port=self.port, token=self.token, timeout=1.0)
+        probe = RemoteWorker(None, id=self.id, port=self.port, token=self.token, timeout=1.0,
+                             tls_root=self.tls_root)
         try:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -46,13 +47,23 @@ class RemoteWorker:
 
     def __init__(self, hook: Any, id: str, host: str = "127.0.0.1",  # noqa: A002
                  port: int = 8777, token: str | None = None, timeout: float = 30.0,
-                 max_message: int = DEFAULT_MAX_MESSAGE) -> None:
+                 max_message: int = DEFAULT_MAX_MESSAGE,
+                 tls_root: str | bytes | Path | None = None) -> None:
         self.hook, self.id, self.host, self.port = hook, id, host, port
         self.token, self.timeout = token, timeout
         options = [("grpc.max_receive_message_length", max_message),
                    ("grpc.max_send_message_length", max_message),
                    ("grpc.keepalive_time_ms", 30_000)]
-        self._channel = grpc.insecure_channel(f"{host}:{port}", options=options)
+        if isinstance(tls_root, (str, Path)) and not str(tls_root).startswith("-----BEGIN"):
+            tls_root = Path(tls_root).read_bytes()
+        elif isinstance(tls_root, str):
+            tls_root = tls_root.encode()
+        self.tls_root = tls_root  # the certificate (PEM) the server must present, if any
+        if tls_root is None:
+            self._channel = grpc.insecure_channel(f"{host}:{port}", options=options)
+        else:
+            credentials = grpc.ssl_channel_credentials(root_certificates=tls_root)
+            self._channel = grpc.secure_channel(f"{host}:{port}", credentials, options=options)
         self._call = self._channel.unary_unary(METHOD)
         self._frees: list[int] = []  # freed ids, sent along with the next call
 
@@ -68,7 +79,8 @@ class RemoteWorker:
     @property
     def address(self) -> dict[str, Any]:
         """How another worker reaches this one (for moves and chains between them)."""
-        return {"id": self.id, "host": self.host, "port": self.port, "token": self.token}
+        return {"id": self.id, "host": self.host, "port": self.port, "token": self.token,
+                "tls": self.tls_root.decode() if self.tls_root else None}
 
     # ---- one call ------------------------------------------------------------------------
 
@@ -251,8 +263,10 @@ def peer(address: Any) -> RemoteWorker:
         raise ProtocolError("a worker address is {id, host, port, token}")
     key = (address["host"], address["port"])
     if key not in _PEERS:
+        tls = address.get("tls")
         _PEERS[key] = RemoteWorker(None, id=address["id"], host=address["host"],
-                                   port=address["port"], token=address.get("token"))
+                                   port=address["port"], token=address.get("token"),
+                                   tls_root=tls if isinstance(tls, str) else None)
     return _PEERS[key]
 
 

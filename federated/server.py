@@ -204,8 +204,13 @@ def _ids(header: dict) -> list[int]:
 
 def serve(worker_id: str, port: int, host: str = "127.0.0.1", token: str | None = None,
           data: Path | None = None, private: bool = False,
-          max_message: int = DEFAULT_MAX_MESSAGE) -> grpc.Server:
-    """Start serving in this process; returns the started gRPC server."""
+          max_message: int = DEFAULT_MAX_MESSAGE,
+          tls: tuple[Path, Path] | None = None) -> grpc.Server:
+    """Start serving in this process; returns the started gRPC server.
+
+    `tls` is (certificate, private key), PEM files: then the connection is encrypted and
+    callers check the certificate (`RemoteWorker(..., tls_root=certificate)`).
+    """
     loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
     if not loopback and token is None:
         raise SystemExit(f"refusing to serve on {host} without --token-file")
@@ -220,7 +225,13 @@ def serve(worker_id: str, port: int, host: str = "127.0.0.1", token: str | None 
                ("grpc.max_send_message_length", max_message)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), options=options)
     server.add_generic_rpc_handlers((handler,))
-    if server.add_insecure_port(f"{host}:{port}") == 0:
+    if tls is not None:
+        certificate, key = (Path(p).read_bytes() for p in tls)
+        bound = server.add_secure_port(f"{host}:{port}",
+                                       grpc.ssl_server_credentials([(key, certificate)]))
+    else:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
         raise SystemExit(f"cannot listen on {host}:{port}")
     server.start()
     return server
@@ -237,10 +248,15 @@ def main(argv: list[str] | None = None) -> None:
                         "tagged with its name")
     parser.add_argument("--private", action="store_true", help="load --data as private")
     parser.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE // 2**20)
+    parser.add_argument("--tls-cert", type=Path, help="PEM certificate: serve over TLS")
+    parser.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     args = parser.parse_args(argv)
     token = args.token_file.read_text().strip() if args.token_file else None
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     server = serve(args.id, args.port, args.host, token, args.data, args.private,
-                   args.max_message_mb * 2**20)
+                   args.max_message_mb * 2**20, tls)
     print(f"worker {args.id} serving on {args.host}:{args.port}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -255,3 +255,28 @@ def test_random_headers_never_crash_the_server(command, args, extra):
               "free": extra}
     answer, _ = protocol.unpack(servicer.call(protocol.pack(header), _Context()))
     assert "error" in answer or "ok" in answer
+
+
+# ---- TLS -------------------------------------------------------------------------------------
+
+
+def test_a_worker_served_over_tls_needs_its_certificate(tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    with sy.WorkerProcess("grace", token=TOKEN, tls=(cert, key)) as process:
+        grace = sy.RemoteWorker(sy.TorchHook(torch), id="grace", port=process.port, token=TOKEN,
+                                tls_root=cert)
+        x = torch.tensor([1.0, 2.0]).send(grace)
+        assert torch.equal((x * 3).get(), torch.tensor([3.0, 6.0]))
+        plain = sy.RemoteWorker(None, id="grace", port=process.port, token=TOKEN, timeout=3)
+        with pytest.raises(sy.WorkerUnreachableError, match="grace"):
+            plain.ping()  # an unencrypted caller cannot talk to it
+        grace.close()
+        plain.close()

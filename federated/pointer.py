@@ -9,7 +9,6 @@ hook did, in a page.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from typing import Any
 
@@ -138,8 +137,10 @@ class PointerTensor(torch.Tensor):
     def __del__(self) -> None:
         state = self.__dict__
         if state.get("_gone") is None and state.get("id_at_location") is not None:
-            with contextlib.suppress(Exception):  # interpreter shutdown, worker gone
+            try:  # noqa: SIM105 - contextlib.suppress costs a microsecond per pointer here
                 state["location"].free(state["id_at_location"])
+            except Exception:  # interpreter shutdown, or a worker already gone
+                pass
 
     def _check_live(self) -> None:
         if self._gone is not None:

@@ -144,7 +144,9 @@ class VirtualWorker:
             ) from None
 
     def _pointer_to(self, obj: Any) -> PointerTensor:
-        return PointerTensor(self, self.register(obj), obj.shape, obj.dtype)
+        self._next_id += 1  # register(), inlined: this runs for every result
+        self._objects[self._next_id] = obj
+        return PointerTensor(self, self._next_id, obj.shape, obj.dtype)
 
     def receive(self, tensor: torch.Tensor) -> PointerTensor:
         """Take a copy of a local tensor (or ownership of a pointer, making a chain)."""
@@ -180,7 +182,8 @@ class VirtualWorker:
         belongs to the owner and stays."""
         if obj_id not in self._loaded:
             self._objects.pop(obj_id, None)
-            self._private.discard(obj_id)
+            if self._private:
+                self._private.discard(obj_id)
 
     def move_object(self, obj_id: int, destination: Any) -> int:
         """Send an object straight to another worker; returns its id there."""
@@ -216,6 +219,9 @@ class VirtualWorker:
             return self._grad_of(args[0])
         if func == _SET_GRAD:  # the cached gradient pointer would keep the old gradient alive
             args[0].__dict__.pop("_grad_pointer", None)
+            if args[1] is None:  # zero_grad, once per parameter and step: no need for _call
+                self._lookup(args[0].id_at_location).grad = None
+                return None
         return self._call(func, args, kwargs, self._pointer_to, _refresh_shape)
 
     def run(self, func: Any, args: tuple, kwargs: dict | None) -> Any:
@@ -268,12 +274,15 @@ class VirtualWorker:
         pointer._grad_pointer = self._pointer_to(grad)
         return pointer._grad_pointer
 
-    def _resolve(self, items: tuple | list, inputs: dict[int, PointerTensor]) -> list:
-        """The arguments with each pointer replaced by the object it names."""
+    def _resolve(self, items: tuple | list, inputs: dict[int, Any]) -> list:
+        """The arguments with each pointer (or reference) replaced by the object it names."""
         out = []
+        objects = self._objects
         for a in items:
             if isinstance(a, (PointerTensor, Ref)):
-                real = self._lookup(a.id_at_location)
+                real = objects.get(a.id_at_location)
+                if real is None:
+                    real = self._lookup(a.id_at_location)  # raises ObjectNotFoundError
                 inputs[id(real)] = a
                 out.append(real)
             elif type(a) in (list, tuple):

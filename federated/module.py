@@ -20,15 +20,22 @@ from federated.pointer import PointerTensor
 
 
 def _tensors(module: nn.Module) -> list[tuple[torch.Tensor, bool]]:
-    """Every parameter and buffer once (tied weights too), with whether it's a parameter."""
+    """Every parameter and buffer once (tied weights too), with whether it's a parameter.
+
+    A plain walk over `_modules` rather than `module.modules()`: this runs twice per
+    visit of a worker, and the generator's bookkeeping cost more than the tensors.
+    """
     seen: set[int] = set()
     found = []
-    for sub in module.modules():
+    stack = [module]
+    while stack:
+        sub = stack.pop()
         for table, is_param in ((sub._parameters, True), (sub._buffers, False)):
             for t in table.values():
                 if t is not None and id(t) not in seen:
                     seen.add(id(t))
                     found.append((t, is_param))
+        stack.extend(child for child in reversed(sub._modules.values()) if child is not None)
     return found
 
 

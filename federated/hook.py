@@ -11,12 +11,15 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.optimizer import register_optimizer_step_pre_hook
+from torch.optim.optimizer import (
+    register_optimizer_step_post_hook,
+    register_optimizer_step_pre_hook,
+)
 
 from federated import module as _module
 from federated.errors import NotRemoteError
 from federated.fixed_precision import FixedPrecisionTensor
-from federated.optim import check_state_location
+from federated.optim import check_state_location, restore_foreach, use_foreach
 from federated.sharing import AdditiveSharingTensor
 
 
@@ -67,7 +70,7 @@ _MODULE_METHODS = {
 }
 
 
-_step_hook = None  # the optimizer pre-hook, installed once
+_step_hooks: list = []  # the optimizer hooks, installed once
 
 
 class TorchHook:
@@ -81,9 +84,10 @@ class TorchHook:
             setattr(torch.Tensor, name, method)
         for name, method in _MODULE_METHODS.items():
             setattr(nn.Module, name, method)
-        global _step_hook
-        if _step_hook is None:
-            _step_hook = register_optimizer_step_pre_hook(check_state_location)
+        if not _step_hooks:
+            _step_hooks.extend([register_optimizer_step_pre_hook(check_state_location),
+                                register_optimizer_step_pre_hook(use_foreach),
+                                register_optimizer_step_post_hook(restore_foreach)])
 
     def __repr__(self) -> str:
         return "<TorchHook>"

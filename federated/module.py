@@ -70,12 +70,12 @@ def send(module: nn.Module, worker: Any) -> nn.Module:
         )
     swapped: list[tuple[torch.Tensor, torch.Tensor]] = []
     try:
-        for t, is_param in pairs:
-            with DisableTorchFunctionSubclass():
+        with DisableTorchFunctionSubclass():  # swap_tensors asks the pointers questions
+            for t, is_param in pairs:
                 pointer = PointerTensor(None, None, t.shape, t.dtype)
-            _swap(t, pointer)  # `t` is now the pointer; `pointer` now holds the data
-            swapped.append((t, pointer))
-            t._module_param = is_param
+                torch.utils.swap_tensors(t, pointer)  # `t` is the pointer, `pointer` the data
+                swapped.append((t, pointer))
+                t._module_param = is_param
         for t, data in swapped:
             t.id_at_location = worker.register(data)
             t.location = worker
@@ -115,9 +115,9 @@ def get(module: nn.Module) -> nn.Module:
                 local.grad = value.grad
             else:
                 local = value.detach()
-        local.__dict__.update(value.__dict__)  # what the tensor carried before it was sent
-        t._gone = "fetched"  # the wrapper that `local` becomes must not free anything
-        _swap(t, local)
+            local.__dict__.update(value.__dict__)  # what the tensor carried before sending
+            t._gone = "fetched"  # the wrapper that `local` becomes must not free anything
+            torch.utils.swap_tensors(t, local)
     return module
 
 

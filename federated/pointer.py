@@ -52,6 +52,8 @@ _PLAIN = (type(None), bool, int, float, complex, str, torch.Size, torch.dtype, t
 
 
 _CPU = torch.device("cpu")
+_GET_GRAD = torch.Tensor.grad.__get__
+_SET_GRAD = torch.Tensor.grad.__set__
 
 
 class PointerTensor(torch.Tensor):
@@ -63,6 +65,9 @@ class PointerTensor(torch.Tensor):
 
     location: Any
     id_at_location: int
+    # A pointer is always a dense wrapper, whatever it points to; answered here because
+    # every optimizer step asks it of each gradient.
+    is_sparse = False
 
     @staticmethod
     def __new__(cls, location: Any, id_at_location: int | None, shape: Any,
@@ -109,6 +114,24 @@ class PointerTensor(torch.Tensor):
         """A pointer to a new copy of the value, made on the same worker."""
         self._check_live()
         return self.location.copy_object(self.id_at_location)
+
+    # ---- the gradient ----------------------------------------------------------------------
+
+    @property
+    def grad(self) -> PointerTensor | None:  # type: ignore[override]
+        """A pointer to the gradient on the worker, or None.
+
+        A property of its own rather than torch's: an optimizer reads `p.grad` three times
+        per parameter and step, and this skips torch's dispatch for each.
+        """
+        if self._gone is not None:
+            self._check_live()
+        return self.location.grad_of(self)
+
+    @grad.setter
+    def grad(self, value: PointerTensor | None) -> None:
+        args = (self, value)
+        _common_location(_SET_GRAD, args, None).execute(_SET_GRAD, args, None)
 
     # ---- Python protocol -----------------------------------------------------------------
 

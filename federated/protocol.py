@@ -116,6 +116,9 @@ def _registry() -> tuple[dict[Any, str], dict[str, Any]]:
     for func in (torch.randint_like, torch.rand_like, torch.randn_like, torch.zeros_like,
                  torch.ones_like, torch.full_like, torch.empty_like):  # not listed, but forwarded
         names.setdefault(func, f"torch.{func.__name__}")
+    for name in dir(torch):  # list-at-once arithmetic: optimizers step with it (optim.py)
+        if name.startswith("_foreach_"):
+            names.setdefault(getattr(torch, name), f"torch.{name}")
     for attr in _SETTERS:
         names[getattr(torch.Tensor, attr).__set__] = f"Tensor.{attr}.__set__"
     return names, {name: func for func, name in names.items()}

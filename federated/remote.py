@@ -148,6 +148,10 @@ class RemoteWorker:
         pointer._gone = f"sent to {self.id}"
         return self._pointer(info)
 
+    def grad_of(self, pointer: PointerTensor) -> PointerTensor | None:
+        """`pointer.grad`: a pointer to the gradient on this worker, or None."""
+        return self.execute(_GET_GRAD, (pointer,), None)
+
     def execute(self, func: Any, args: tuple, kwargs: dict | None) -> Any:
         inputs: dict[int, PointerTensor] = {}
 

@@ -17,7 +17,7 @@ import torch
 from torch._C import DisableTorchFunctionSubclass
 
 from federated.errors import ObjectNotFoundError, PrivateDataError
-from federated.pointer import _PLAIN, PointerTensor, _func_name
+from federated.pointer import _GET_GRAD, _PLAIN, _SET_GRAD, PointerTensor, _func_name
 from federated.protocol import Ref
 
 # Ops whose result holds the input's values as they are, only rearranged or selected.
@@ -30,8 +30,15 @@ _COPYING = {
     "to", "type", "float", "double", "half", "bfloat16", "long", "int", "short", "char",
     "byte", "bool", "data", "unfold", "diagonal", "tril", "triu", "sort", "topk",
 }
-_GET_GRAD = torch.Tensor.grad.__get__
-_SET_GRAD = torch.Tensor.grad.__set__
+# In-place ops that can change their tensor's shape. After any other in-place op the
+# pointer's shape is still right; checking it anyway would cost more than a small op.
+_RESHAPING = {
+    torch.Tensor.resize_, torch.Tensor.resize_as_, torch.Tensor.squeeze_,
+    torch.Tensor.unsqueeze_, torch.Tensor.t_, torch.Tensor.transpose_,
+    torch.Tensor.swapaxes_, torch.Tensor.swapdims_, torch.Tensor.as_strided_,
+    torch.Tensor.set_, torch.Tensor.data.__set__,
+}
+_METHOD_WRAPPER = type(_GET_GRAD)
 
 
 @dataclass(frozen=True)
@@ -215,13 +222,14 @@ class VirtualWorker:
 
     def execute(self, func: Any, args: tuple, kwargs: dict | None) -> Any:
         """Run `func` on the objects the pointers in `args` name; point to the results."""
-        if func == _GET_GRAD:  # a fresh method-wrapper each time: compare, not `is`
-            return self._grad_of(args[0])
-        if func == _SET_GRAD:  # the cached gradient pointer would keep the old gradient alive
-            args[0].__dict__.pop("_grad_pointer", None)
-            if args[1] is None:  # zero_grad, once per parameter and step: no need for _call
-                self._lookup(args[0].id_at_location).grad = None
-                return None
+        if type(func) is _METHOD_WRAPPER:  # a property: `p.grad` passes these very objects,
+            if func == _GET_GRAD:            # torch's dispatch fresh equal ones
+                return self.grad_of(args[0])
+            if func == _SET_GRAD:  # the cached gradient pointer would keep the old one alive
+                args[0].__dict__.pop("_grad_pointer", None)
+                if args[1] is None:  # zero_grad, once per parameter and step: no _call
+                    self._lookup(args[0].id_at_location).grad = None
+                    return None
         return self._call(func, args, kwargs, self._pointer_to, _refresh_shape)
 
     def run(self, func: Any, args: tuple, kwargs: dict | None) -> Any:
@@ -229,6 +237,9 @@ class VirtualWorker:
         return self._call(func, args, kwargs, self._ref_to, _refresh_ref)
 
     def _call(self, func: Any, args: tuple, kwargs: dict | None, new: Any, same: Any) -> Any:
+        """Resolve, run, wrap. `new` makes a handle for a new result, `same` refreshes the
+        handle of an input an in-place op returned. Every call through a pointer comes
+        here, so the usual case (one tensor out) is written out rather than delegated."""
         inputs: dict[int, Any] = {}
         real_args = self._resolve(args, inputs)
         if kwargs:
@@ -236,7 +247,13 @@ class VirtualWorker:
             result = func(*real_args, **real_kwargs)
         else:
             result = func(*real_args)
-        wrapped = self._wrap(result, inputs, func, new, same)
+        if func not in _RESHAPING and not (kwargs and "out" in kwargs):
+            same = _unchanged
+        if isinstance(result, torch.Tensor):
+            handle = inputs.get(id(result))
+            wrapped = new(result) if handle is None else same(handle, result)
+        else:
+            wrapped = self._wrap(result, inputs, func, new, same)
         if self._private:
             self._propagate_privacy(func, inputs, wrapped)
         return wrapped
@@ -262,7 +279,7 @@ class VirtualWorker:
             elif isinstance(r, (list, tuple)):
                 stack.extend(r)
 
-    def _grad_of(self, pointer: PointerTensor) -> PointerTensor | None:
+    def grad_of(self, pointer: PointerTensor) -> PointerTensor | None:
         """`p.grad`, with one pointer per gradient rather than a new one per access:
         an optimizer step reads `p.grad` three times for every parameter."""
         grad = self._lookup(pointer.id_at_location).grad
@@ -313,6 +330,10 @@ class VirtualWorker:
             f"`{getattr(func, '__name__', func)}` returned a {type(result).__name__}, which "
             f"cannot be pointed to; only tensors and plain values come back from {self.id}."
         )
+
+
+def _unchanged(handle: Any, real: torch.Tensor) -> Any:
+    return handle
 
 
 def _refresh_ref(ref: Ref, real: torch.Tensor) -> Ref:

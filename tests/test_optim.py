@@ -30,8 +30,18 @@ def step(model, opt, data, target) -> torch.Tensor:
         lambda ps: optim.Adam(ps, lr=0.1),
         lambda ps: optim.Adam(ps, lr=0.1, amsgrad=True, weight_decay=0.1),
         lambda ps: optim.AdamW(ps, lr=0.1),
+        lambda ps: optim.RMSprop(ps, lr=0.01, momentum=0.5),
+        lambda ps: optim.Adamax(ps, lr=0.1),
+        lambda ps: optim.NAdam(ps, lr=0.1),
+        lambda ps: optim.RAdam(ps, lr=0.1),
+        lambda ps: optim.Adadelta(ps),
+        lambda ps: optim.ASGD(ps, lr=0.1),  # its foreach version mixes in local scalars
+        lambda ps: optim.Rprop(ps, lr=0.1),
+        lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, foreach=False),
     ],
-    ids=["sgd", "momentum", "nesterov-wd", "adam", "adam-amsgrad-wd", "adamw"],
+    ids=["sgd", "momentum", "nesterov-wd", "adam", "adam-amsgrad-wd", "adamw", "rmsprop",
+         "adamax", "nadam", "radam", "adadelta", "asgd", "rprop",
+         "sgd-foreach-false"],
 )
 def test_an_optimizer_on_one_worker_equals_the_local_one(make):
     (bob,) = workers("bob")
@@ -48,6 +58,72 @@ def test_an_optimizer_on_one_worker_equals_the_local_one(make):
     model.get()
     for a, b in zip(values(model), values(reference)):
         assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_group_on_one_worker_steps_with_foreach_and_keeps_its_setting():
+    (bob,) = workers("bob")
+    model = linear()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    data, target = X.send(bob), Y.send(bob)
+    model.send(bob)
+    calls = []
+    original = torch._foreach_add_
+
+    def spy(*args, **kwargs):
+        calls.append(len(args[0]))
+        return original(*args, **kwargs)
+
+    torch._foreach_add_ = spy
+    try:
+        step(model, opt, data, target)
+    finally:
+        torch._foreach_add_ = original
+    assert calls and all(n == 2 for n in calls)  # both parameters in one call
+    assert opt.param_groups[0]["foreach"] is None  # what the user left, left as it was
+    model.get()
+    step(model, opt, X, Y)  # local again: torch's own choice, nothing forced
+    assert opt.param_groups[0]["foreach"] is None
+
+
+def test_adagrad_made_after_send_equals_the_local_one():
+    # Adagrad makes its state when it is built, so it is built where the model is
+    (bob,) = workers("bob")
+    model, reference = linear(), linear()
+    data, target = X.send(bob), Y.send(bob)
+    model.send(bob)
+    opt, ref_opt = optim.Adagrad(model.parameters(), lr=0.1), optim.Adagrad(
+        reference.parameters(), lr=0.1)
+    for _ in range(3):
+        step(model, opt, data, target)
+        step(reference, ref_opt, X, Y)
+    model.get()
+    for a, b in zip(values(model), values(reference)):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_foreach_is_not_forced_where_the_user_chose_or_the_group_is_local():
+    (bob,) = workers("bob")
+    model = linear()
+    chosen = optim.SGD(model.parameters(), lr=0.1, foreach=False)
+    model.send(bob)
+    sy.optim.use_foreach(chosen, (), {})
+    assert chosen.param_groups[0]["foreach"] is False
+    model.get()
+    local = optim.SGD(model.parameters(), lr=0.1)
+    sy.optim.use_foreach(local, (), {})
+    assert local.param_groups[0]["foreach"] is None
+
+
+def test_torch_dispatch_of_the_grad_getter_gives_the_same_pointer_as_the_property():
+    (bob,) = workers("bob")
+    model = linear()
+    data, target = X.send(bob), Y.send(bob)
+    model.send(bob)
+    ((model(data) - target) ** 2).sum().backward()
+    via_property = model.weight.grad
+    via_torch = torch.Tensor.grad.__get__(model.weight)
+    assert via_torch is via_property
+    assert torch.equal(held(bob, via_property), held(bob, model.weight).grad)
 
 
 def test_sgd_follows_the_model_between_workers_like_local_sgd():

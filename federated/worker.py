@@ -8,6 +8,7 @@ process implements the same ones.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -225,8 +226,8 @@ class VirtualWorker:
         if type(func) is _METHOD_WRAPPER:  # a property: `p.grad` passes these very objects,
             if func == _GET_GRAD:            # torch's dispatch fresh equal ones
                 return self.grad_of(args[0])
-            if func == _SET_GRAD:  # the cached gradient pointer would keep the old one alive
-                args[0].__dict__.pop("_grad_pointer", None)
+            if func == _SET_GRAD:
+                self._forget_grad(args[0])
                 if args[1] is None:  # zero_grad, once per parameter and step: no _call
                     self._lookup(args[0].id_at_location).grad = None
                     return None
@@ -286,10 +287,31 @@ class VirtualWorker:
         if grad is None:
             return None
         cached = pointer.__dict__.get("_grad_pointer")
-        if cached is not None and self._objects.get(cached.id_at_location) is grad:
-            return cached
+        if cached is not None:
+            if cached.id_at_location is None:  # resting since zero_grad: wake it up
+                cached.id_at_location = self.register(grad)
+                return cached
+            if self._objects.get(cached.id_at_location) is grad:
+                return cached
         pointer._grad_pointer = self._pointer_to(grad)
         return pointer._grad_pointer
+
+    def _forget_grad(self, pointer: PointerTensor) -> None:
+        """`p.grad = ...` replaces the gradient: the cached pointer to the old one goes.
+
+        If nobody else holds that pointer it is kept, resting (pointing nowhere), for the
+        next gradient: a training loop would otherwise make and drop one per parameter
+        per step. A pointer someone kept (`g = p.grad`) is left alone and keeps the old
+        gradient, as a plain tensor would.
+        """
+        cached = pointer.__dict__.get("_grad_pointer")
+        if cached is None or cached.id_at_location is None:
+            return
+        if sys.getrefcount(cached) > 3:  # the cache, `cached` and getrefcount's argument
+            del pointer.__dict__["_grad_pointer"]
+            return
+        self.free(cached.id_at_location)
+        cached.id_at_location = None
 
     def _resolve(self, items: tuple | list, inputs: dict[int, Any]) -> list:
         """The arguments with each pointer (or reference) replaced by the object it names."""
@@ -347,6 +369,7 @@ def _refresh_shape(pointer: PointerTensor, real: torch.Tensor) -> PointerTensor:
             return pointer
         fresh = PointerTensor(None, None, real.shape, real.dtype)
         state = dict(pointer.__dict__)
+        state.pop("_grad_pointer", None)  # its shape was the old one
         torch.utils.swap_tensors(pointer, fresh)  # keeps the pointer's Python identity
     fresh.id_at_location = None  # the old wrapper must not free the object on deletion
     pointer.__dict__.update(state)

@@ -491,6 +491,32 @@ def test_setting_grad_to_none_clears_it_on_the_worker():
     assert held(bob, wp).grad is None
 
 
+def test_zero_grad_leaves_nothing_on_the_worker_and_the_next_gradient_is_right():
+    (bob,) = workers("bob")
+    wp = torch.tensor([1.0, 2.0], requires_grad=True).send(bob)
+    (wp * 3).sum().backward()
+    assert wp.grad is not None
+    n = len(bob.objects)
+    wp.grad = None  # what zero_grad does
+    assert len(bob.objects) == n - 1  # the old gradient is gone from bob's table
+    (wp * wp).sum().backward()
+    assert torch.equal(wp.grad.copy().get(), torch.tensor([2.0, 4.0]))
+    assert held(bob, wp.grad) is held(bob, wp).grad
+
+
+def test_a_gradient_pointer_kept_across_zero_grad_keeps_the_old_gradient():
+    (bob,) = workers("bob")
+    wp = torch.tensor([1.0, 2.0], requires_grad=True).send(bob)
+    (wp * 3).sum().backward()
+    old = wp.grad
+    wp.grad = None
+    (wp * wp).sum().backward()
+    new = wp.grad
+    assert new is not old
+    assert torch.equal(old.get(), torch.tensor([3.0, 3.0]))  # as a kept local tensor would
+    assert torch.equal(new.get(), torch.tensor([2.0, 4.0]))
+
+
 # ---- errors: a clear message and no change on any worker -----------------------------------
 
 

@@ -16,6 +16,7 @@ import torch
 
 from federated.errors import WorkerMismatchError
 from federated.pointer import PointerTensor, optimizer_message
+from federated.worker import VirtualWorker
 
 
 def _worker_id(worker: Any) -> str:
@@ -88,6 +89,9 @@ def check_state_location(optimizer: torch.optim.Optimizer, args: Any, kwargs: An
 _FOREACH_SAFE = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop,
                  torch.optim.Adamax, torch.optim.NAdam, torch.optim.RAdam,
                  torch.optim.Adadelta, torch.optim.Rprop, torch.optim.Adagrad)
+# On a worker in this process, foreach pays from this many parameters on: for one
+# linear layer (2) the seed's SGD step took 87 µs with its loop and 128 µs with foreach.
+_FOREACH_FROM = 4
 # Parameter groups whose `foreach` we set for the step under way, to be put back after it.
 _chosen: weakref.WeakKeyDictionary[torch.optim.Optimizer, list[dict]] = \
     weakref.WeakKeyDictionary()
@@ -109,10 +113,15 @@ def use_foreach(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> Non
                 or group.get("fused"):
             continue  # the user chose, or the optimizer has no foreach version
         params = group["params"]
-        if params and all(isinstance(p, PointerTensor) for p in params) \
-                and len({id(p.location) for p in params}) == 1:
-            group["foreach"] = True
-            _chosen.setdefault(optimizer, []).append(group)
+        if not params or not all(isinstance(p, PointerTensor) for p in params):
+            continue
+        where = params[0].location
+        if any(p.location is not where for p in params):
+            continue
+        if len(params) < _FOREACH_FROM and isinstance(where, VirtualWorker):
+            continue  # in this process, torch's foreach bookkeeping outweighs a call or two
+        group["foreach"] = True
+        _chosen.setdefault(optimizer, []).append(group)
 
 
 def restore_foreach(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:

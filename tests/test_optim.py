@@ -62,8 +62,11 @@ def test_an_optimizer_on_one_worker_equals_the_local_one(make):
 
 def test_a_group_on_one_worker_steps_with_foreach_and_keeps_its_setting():
     (bob,) = workers("bob")
-    model = linear()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    reference = copy.deepcopy(model)
     opt = optim.SGD(model.parameters(), lr=0.1)
+    ref_opt = optim.SGD(reference.parameters(), lr=0.1)
     data, target = X.send(bob), Y.send(bob)
     model.send(bob)
     calls = []
@@ -78,10 +81,22 @@ def test_a_group_on_one_worker_steps_with_foreach_and_keeps_its_setting():
         step(model, opt, data, target)
     finally:
         torch._foreach_add_ = original
-    assert calls and all(n == 2 for n in calls)  # both parameters in one call
+    assert calls == [4]  # all four parameters in one call
     assert opt.param_groups[0]["foreach"] is None  # what the user left, left as it was
+    step(reference, ref_opt, X, Y)
     model.get()
+    for a, b in zip(values(model), values(reference)):
+        assert torch.equal(a, b)
     step(model, opt, X, Y)  # local again: torch's own choice, nothing forced
+    assert opt.param_groups[0]["foreach"] is None
+
+
+def test_one_layer_on_a_virtual_worker_keeps_the_per_parameter_loop():
+    (bob,) = workers("bob")
+    model = linear()  # two parameters: foreach would cost more than it saves here
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    model.send(bob)
+    sy.optim.use_foreach(opt, (), {})
     assert opt.param_groups[0]["foreach"] is None
 
 

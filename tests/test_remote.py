@@ -70,6 +70,31 @@ def test_seed_loop_gives_the_same_losses_as_virtual_workers(remote):
         assert len(leftovers) <= 2  # this test's data and target at most, nothing else
 
 
+def test_a_remote_group_steps_with_foreach_in_one_message_for_all_parameters(remote):
+    bob, _ = remote
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    data, target = torch.ones(3, 2).send(bob), torch.zeros(3, 1).send(bob)
+    model.send(bob)
+    opt.zero_grad()
+    ((model(data) - target) ** 2).sum().backward()
+    ops = []
+    execute = bob.execute
+
+    def spy(func, args, kwargs):
+        ops.append(getattr(func, "__name__", str(func)))
+        return execute(func, args, kwargs)
+
+    bob.execute = spy
+    try:
+        opt.step()
+    finally:
+        del bob.execute
+    assert ops.count("_foreach_add_") == 1 and "add_" not in ops
+    assert opt.param_groups[0]["foreach"] is None
+    model.get()
+
+
 def test_move_and_remote_get_between_remote_workers(remote):
     bob, alice = remote
     x = torch.tensor([5.0, 6.0]).send(bob)

@@ -106,12 +106,12 @@ def get(module: nn.Module) -> nn.Module:
     pairs = _pointers(module)
     where = pairs[0][0].location
     values = where.fetch_many([t.id_at_location for t, _ in pairs])  # all or nothing
-    for (t, is_param), value in zip(pairs, values):
-        if isinstance(value, PointerTensor):
-            raise StalePointerError("model.get() on a chain of pointers: remote_get() first")
-        with DisableTorchFunctionSubclass():
-            if is_param:
-                local = nn.Parameter(value.detach(), requires_grad=value.requires_grad)
+    with DisableTorchFunctionSubclass():  # swap_tensors asks the pointers questions
+        for (t, is_param), value in zip(pairs, values):
+            if isinstance(value, PointerTensor):
+                raise StalePointerError("model.get() on a chain of pointers: remote_get() first")
+            if is_param:  # a new Parameter detaches: the worker's graph stays the worker's
+                local = nn.Parameter(value, requires_grad=value.requires_grad)
                 local.grad = value.grad
             else:
                 local = value.detach()

@@ -131,7 +131,10 @@ class PointerTensor(torch.Tensor):
     @grad.setter
     def grad(self, value: PointerTensor | None) -> None:
         args = (self, value)
-        _common_location(_SET_GRAD, args, None).execute(_SET_GRAD, args, None)
+        where = self.location if value is None else _common_location(_SET_GRAD, args, None)
+        if self._gone is not None:
+            self._check_live()
+        where.execute(_SET_GRAD, args, None)
 
     # ---- Python protocol -----------------------------------------------------------------
 
@@ -147,7 +150,8 @@ class PointerTensor(torch.Tensor):
 
     def __hash__(self) -> int:
         # Tensor.__hash__ would go through __torch_function__ to the worker; optimizers
-        # key their state by parameter, so identity is what we want.
+        # key their state by parameter, so identity is what we want: exactly `id`, as
+        # Tensor's is, or a parameter's state is lost when it comes back from `get`.
         return id(self)
 
     def __deepcopy__(self, memo: dict) -> PointerTensor:

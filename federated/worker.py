@@ -40,6 +40,7 @@ _RESHAPING = {
     torch.Tensor.set_, torch.Tensor.data.__set__,
 }
 _METHOD_WRAPPER = type(_GET_GRAD)
+_HOLDERS = (torch.Tensor, Ref, list, tuple, dict)  # what may hold a pointer to resolve
 
 
 @dataclass(frozen=True)
@@ -244,8 +245,10 @@ class VirtualWorker:
         inputs: dict[int, Any] = {}
         real_args = self._resolve(args, inputs)
         if kwargs:
-            real_kwargs = dict(zip(kwargs, self._resolve(tuple(kwargs.values()), inputs)))
-            result = func(*real_args, **real_kwargs)
+            values = tuple(kwargs.values())
+            if any(isinstance(v, _HOLDERS) for v in values):  # usually just `alpha=` and such
+                kwargs = dict(zip(kwargs, self._resolve(values, inputs)))
+            result = func(*real_args, **kwargs)
         else:
             result = func(*real_args)
         if func not in _RESHAPING and not (kwargs and "out" in kwargs):
@@ -283,7 +286,8 @@ class VirtualWorker:
     def grad_of(self, pointer: PointerTensor) -> PointerTensor | None:
         """`p.grad`, with one pointer per gradient rather than a new one per access:
         an optimizer step reads `p.grad` three times for every parameter."""
-        grad = self._lookup(pointer.id_at_location).grad
+        real = self._objects.get(pointer.id_at_location)
+        grad = (real if real is not None else self._lookup(pointer.id_at_location)).grad
         if grad is None:
             return None
         cached = pointer.__dict__.get("_grad_pointer")

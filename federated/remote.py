@@ -19,7 +19,7 @@ import torch
 
 from federated import errors, protocol
 from federated.errors import FederatedError
-from federated.pointer import PointerTensor
+from federated.pointer import _GET_GRAD, PointerTensor
 from federated.protocol import ProtocolError, Ref
 from federated.server import DEFAULT_MAX_MESSAGE, METHOD
 
@@ -29,7 +29,6 @@ _ERRORS = {name: getattr(errors, name) for name in errors.__all__} | {
     "IndexError": IndexError, "KeyError": LookupError, "NotImplementedError":
     NotImplementedError, "OverflowError": OverflowError, "ZeroDivisionError": ZeroDivisionError,
 }
-_GET_GRAD = torch.Tensor.grad.__get__
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from tools import (
     compare,
     convergence,
     environment,
-    glossary,
     markdown,
     outputs,
     structure,
@@ -487,89 +486,6 @@ def test_compare_ignores_outputs_but_not_metadata() -> None:
     assert compare.differences(expected, actual) == ["notebook metadata 'federated' differs"]
 
 
-# --- glossary ------------------------------------------------------------------------------
-
-
-TERMS = [
-    glossary.Term("worker", "वर्कर", ("कार्यकर्ता",)),
-    glossary.Term("federated learning", "फ़ेडरेटेड लर्निंग", ("फेडरेटेड लर्निंग",)),
-]
-
-
-def test_glossary_requires_the_term_and_rejects_variants() -> None:
-    assert glossary.problems(TERMS, "Two workers.", "दो वर्करों।") == []
-    assert glossary.problems(TERMS, "A Worker.", "एक कार्यकर्ता वर्कर।") == [
-        "glossary: 'कार्यकर्ता' is to be avoided; write 'वर्कर' for 'worker'"
-    ]
-    assert glossary.problems(TERMS, "Federated\nlearning works.", "यह काम करती है।") == [
-        "glossary: 'federated learning' must be translated as 'फ़ेडरेटेड लर्निंग'"
-    ]
-    # only in inline code, or inside another word: not a use of the term
-    assert glossary.problems(TERMS, "Call `worker.send()`; coworkers.", "कॉल करें") == []
-
-
-def test_glossary_matches_the_nukta_however_it_was_typed() -> None:
-    decomposed = "\u092b\u093c\u0947\u0921\u0930\u0947\u091f\u0947\u0921 लर्निंग"
-    precomposed = "\u095e\u0947\u0921\u0930\u0947\u091f\u0947\u0921 लर्निंग"
-    assert glossary.problems(TERMS, "Federated learning.", precomposed) == []
-    assert glossary.problems(TERMS, "Federated learning.", decomposed) == []
-
-
-def test_first_use_of_a_term_gives_the_english_in_parentheses() -> None:
-    ordered = [
-        ("No term here.", "कोई शब्द नहीं।"),
-        ("Two workers.", "दो वर्करों (workers) पर।"),
-        ("Federated learning.", "फ़ेडरेटेड लर्निंग।"),
-        ("A worker.", "एक वर्कर।"),
-        ("Federated learning again.", "फ़ेडरेटेड लर्निंग (Federated Learning)।"),
-    ]
-    assert glossary.first_use_problems(TERMS, ordered) == [
-        (
-            2,
-            "glossary: first use of 'federated learning' in this notebook must read"
-            " 'फ़ेडरेटेड लर्निंग (federated learning)'",
-        )
-    ]
-
-
-def test_glossary_file_and_check_report_drift_with_file_and_message(tmp_path: Path) -> None:
-    strings = dict(HINDI)
-    key = next(key for key in HINDI if key[0].startswith("A pointer"))
-    strings[key] = strings[key].replace("वर्कर", "कार्यकर्ता")
-    project = translated_project(tmp_path, strings)
-    mark_executed(project)
-    project.glossary("hi").write_text(
-        "english\thindi\tavoid\nworker\tवर्कर\tकार्यकर्ता|श्रमिक\npointer\tपॉइंटर\t\n", "utf-8"
-    )
-    assert glossary.load(project.glossary("hi"))[0] == glossary.Term(
-        "worker", "वर्कर", ("कार्यकर्ता", "श्रमिक")
-    )
-    problems = check_project(project).problems
-    where = "notebooks/templates/01_demo.md:"
-    assert [p.split(": ", 1)[1] for p in problems] == [
-        f"{where}8: glossary: 'worker' must be translated as 'वर्कर':"
-        " 'A pointer refers to a tensor that lives on a worker. It is m…'",
-        f"{where}8: glossary: 'कार्यकर्ता' is to be avoided; write 'वर्कर' for 'worker':"
-        " 'A pointer refers to a tensor that lives on a worker. It is m…'",
-        f"{where}6: glossary: first use of 'pointer' in this notebook must read"
-        " 'पॉइंटर (pointer)': '# A demo of pointers'",
-        f"{where}8: glossary: first use of 'worker' in this notebook must read"
-        " 'वर्कर (worker)': 'A pointer refers to a tensor that lives on a worker. It is m…'",
-    ]
-    assert all(p.startswith("locales/hi/LC_MESSAGES/01_demo.po:") for p in problems)
-
-
-def test_the_committed_glossary_is_well_formed() -> None:
-    terms = glossary.load(Path(__file__).resolve().parent.parent / "locales/hi/glossary.tsv")
-    assert len(terms) >= 20
-    english = [term.english for term in terms]
-    assert len(set(english)) == len(english)
-    by_english = {term.english: term for term in terms}
-    assert by_english["federated learning"].hindi == glossary.normalize("फ़ेडरेटेड लर्निंग")
-    for term in terms:
-        assert all(term.hindi not in variant for variant in term.avoid), term
-
-
 # --- convergence ---------------------------------------------------------------------------
 
 
@@ -911,8 +827,8 @@ def test_check_reports_widget_labels_missing_broken_or_off_glossary(tmp_path: Pa
                           "राउंड {round}"})
     problems = [p for p in check_project(project).problems if "widgets.po" in p]
     assert len(problems) == 3
-    assert "federated/widgets/labels.py:3: glossary: 'worker' must be translated as" in problems[0]
-    assert "glossary: 'कार्यकर्ता' is to be avoided" in problems[1]
+    assert "federated/widgets/labels.py:3: glossary [term]: 'worker' must be written" in problems[0]
+    assert "glossary [variant]: 'कार्यकर्ता' is a variant" in problems[1]
     assert "labels.py:4: placeholders differ: ['{rounds}', '{round}'] vs ['{round}']" in (
         problems[2]
     )

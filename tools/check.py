@@ -13,7 +13,7 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import PoFileError
 
 from tools import catalog as catalogs
-from tools import comments, compare, convergence, glossary, structure, ui
+from tools import comments, compare, convergence, glossary, readme, structure, ui
 from tools.build import render
 from tools.paths import LOCALES, TARGET_LOCALES, Lesson, Project
 from tools.sources import Sources, load
@@ -64,6 +64,9 @@ def check_project(project: Project, lessons: list[Lesson] | None = None) -> Repo
         count, problems = ui.check(project, locale, terms[locale])
         report.messages += count
         report.problems += problems
+        count, problems = readme.check(project, locale, terms[locale])
+        report.messages += count
+        report.problems += problems
     return report
 
 
@@ -109,7 +112,7 @@ def _check_catalog(
             problems.append(f"{origin}: {problem}: {quoted}")
         for problem in glossary.problems(terms, message.msgid, entry.string):
             problems.append(f"{origin}: {problem}: {quoted}")
-    for index, problem in glossary.first_use_problems(terms, published):
+    for index, problem in glossary.lesson_problems(terms, published):
         message = sources.messages[index]
         entry = catalog.get(message.msgid, context=message.context)
         origin = _origin(where, entry, sources.template_path, message.line)

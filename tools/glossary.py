@@ -92,7 +92,8 @@ class Term:
         """The English term as whole words (a hyphenated word is one); plural `s` allowed."""
         words = r"\s+".join(re.escape(word) for word in self.english.split())
         flags = 0 if self.kind == "name" else re.IGNORECASE
-        return re.compile(rf"(?<![\w\-]){words}(?:s|es)?(?![\w])", flags)
+        # a path component (notebooks/) is no use of the term
+        return re.compile(rf"(?<![\w\-/]){words}(?:s|es)?(?![\w/])", flags)
 
     def used_in(self, english_text: str) -> bool:
         """Whether the English text uses the term in prose (not only in `code`)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import nbformat
 from babel.messages.catalog import Catalog
 
-from tools import build, convergence, ui
+from tools import build, convergence, readme, ui
 from tools import catalog as catalogs
 from tools.outputs import reuse_outputs
 from tools.paths import LOCALES, SOURCE_LOCALE, TARGET_LOCALES, Lesson, Project
@@ -55,6 +55,7 @@ def translate(
             )
             rows.append(Row(lesson.slug, locale, counts, state))
     rows += _update_ui_catalogues(project, out)
+    rows += _update_readmes(project, out)
     out(table(rows))
     return 1 if failed else 0
 
@@ -82,6 +83,18 @@ def _update_ui_catalogues(project: Project, out: Print) -> list[Row]:
         if written:
             out(f"wrote {project.relative(project.ui_catalog(locale))}")
         rows.append(Row(ui.DOMAIN, locale, catalogs.counts(catalogue, labels), "(labels)"))
+    return rows
+
+
+def _update_readmes(project: Project, out: Print) -> list[Row]:
+    """Merge README.md into each language's `README.po` and write README.<locale>.md."""
+    rows = []
+    for locale in TARGET_LOCALES:
+        catalogue, found, written = readme.update(project, locale)
+        for path in written:
+            out(f"wrote {path}")
+        if catalogue is not None:
+            rows.append(Row(readme.DOMAIN, locale, catalogs.counts(catalogue, found), "(README)"))
     return rows
 
 

@@ -112,7 +112,7 @@ def _check_catalog(
             problems.append(f"{origin}: {problem}: {quoted}")
         for problem in glossary.problems(terms, message.msgid, entry.string):
             problems.append(f"{origin}: {problem}: {quoted}")
-    for index, problem in glossary.lesson_problems(terms, published):
+    for index, problem in glossary.first_use_problems(terms, published):
         message = sources.messages[index]
         entry = catalog.get(message.msgid, context=message.context)
         origin = _origin(where, entry, sources.template_path, message.line)

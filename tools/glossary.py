@@ -330,3 +330,7 @@ def lesson_problems(
                 )
                 introduced[term.english] = index
     return found
+
+
+#: the name i18n-check has called this by since the first-use rule was its only one
+first_use_problems = lesson_problems

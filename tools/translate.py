@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import nbformat
 from babel.messages.catalog import Catalog
 
-from tools import build, convergence, readme, ui
+from tools import build, convergence, ui
 from tools import catalog as catalogs
 from tools.outputs import reuse_outputs
 from tools.paths import LOCALES, SOURCE_LOCALE, TARGET_LOCALES, Lesson, Project
@@ -86,18 +86,6 @@ def _update_ui_catalogues(project: Project, out: Print) -> list[Row]:
     return rows
 
 
-def _update_readmes(project: Project, out: Print) -> list[Row]:
-    """Merge README.md into each language's `README.po` and write README.<locale>.md."""
-    rows = []
-    for locale in TARGET_LOCALES:
-        catalogue, found, written = readme.update(project, locale)
-        for path in written:
-            out(f"wrote {path}")
-        if catalogue is not None:
-            rows.append(Row(readme.DOMAIN, locale, catalogs.counts(catalogue, found), "(README)"))
-    return rows
-
-
 def _execute(sources: Sources, locale: str, notebook: nbformat.NotebookNode, out: Print) -> str:
     from tools.execute import ExecutionFailed, execute  # papermill is slow to import
 
@@ -150,3 +138,17 @@ def table(rows: list[Row]) -> str:
         return "  ".join(cells).rstrip()
 
     return "\n".join([fmt(header), *(fmt(line) for line in lines)])
+
+
+def _update_readmes(project: Project, out: Print) -> list[Row]:
+    """Merge README.md into each language's `README.po` and write README.<locale>.md."""
+    from tools import readme
+
+    rows = []
+    for locale in TARGET_LOCALES:
+        catalogue, found, written = readme.update(project, locale)
+        for path in written:
+            out(f"wrote {path}")
+        if catalogue is not None:
+            rows.append(Row(readme.DOMAIN, locale, catalogs.counts(catalogue, found), "(README)"))
+    return rows

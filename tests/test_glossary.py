@@ -49,7 +49,7 @@ def test_the_term_is_required_and_inflection_counts() -> None:
 def test_a_variant_is_found_as_a_whole_word_even_inflected() -> None:
     found = glossary.problems(TERMS, "A worker.", "एक कार्यकर्ता वर्कर।")
     assert [str(p) for p in found] == [
-        "glossary [variant]: 'कार्यकर्ता' is a variant; write 'वर्कर' for 'worker'"
+        "glossary: 'कार्यकर्ता' is to be avoided; write 'वर्कर' for 'worker' [rule variant]"
     ]
     assert rules(glossary.problems(TERMS, "Many rounds.", "कई राउंड, कई दौरों में।")) == ["variant"]
     # दौरान ("during") is another word, not the variant दौर of "round"
@@ -82,15 +82,16 @@ def test_the_nukta_matches_however_it_was_typed() -> None:
 def test_a_gloss_in_a_heading_is_refused() -> None:
     found = glossary.problems(TERMS, "## Training", "## प्रशिक्षण (training)")
     assert [str(p) for p in found] == [
-        "glossary [gloss-in-heading]: 'प्रशिक्षण (training)': no English gloss in a title or heading"
+        "glossary: 'प्रशिक्षण (training)': no English gloss in a title or heading"
+        " [rule gloss-in-heading]"
     ]
 
 
 def test_a_gloss_on_a_transliteration_is_refused() -> None:
     found = glossary.problems(TERMS, "Two workers.", "दो वर्करों (workers) पर।")
     assert [str(p) for p in found] == [
-        "glossary [gloss-on-loanword]: 'वर्करों (workers)': 'वर्कर' is the English word in"
-        " Devanagari; drop the gloss"
+        "glossary: 'वर्करों (workers)': 'वर्कर' is the English word in Devanagari;"
+        " drop the gloss [rule gloss-on-loanword]"
     ]
 
 
@@ -110,7 +111,7 @@ def test_library_names_stay_in_latin_script() -> None:
 def test_a_loanword_agrees_with_its_recorded_gender() -> None:
     assert glossary.problems(TERMS, "An error.", "एक नई एरर आती है।") == []
     found = glossary.problems(TERMS, "An error.", "बॉब का एरर।")
-    assert [str(p) for p in found] == ["glossary [gender]: 'एरर' is feminine: not 'का एरर'"]
+    assert [str(p) for p in found] == ["glossary: 'एरर' is feminine: not 'का एरर' [rule gender]"]
     assert rules(glossary.problems(TERMS, "The worker.", "पहली वर्कर।")) == ["gender"]
 
 
@@ -138,8 +139,8 @@ def test_the_first_use_outside_headings_carries_the_gloss() -> None:
     ) == [
         (
             1,
-            "glossary [first-gloss]: first use of 'training' in this lesson must read"
-            " 'प्रशिक्षण (training)'",
+            "glossary: first use of 'training' in this lesson must read"
+            " 'प्रशिक्षण (training)' [rule first-gloss]",
         )
     ]
     assert lesson([("# Training", "# प्रशिक्षण"), ("Training.", "प्रशिक्षण (training)।")]) == []
@@ -154,8 +155,8 @@ def test_a_second_gloss_in_a_lesson_is_refused() -> None:
     ) == [
         (
             1,
-            "glossary [second-gloss]: 'training' is glossed a second time in this lesson"
-            " (first in message 1); once is enough",
+            "glossary: 'training' is glossed a second time in this lesson"
+            " (first in message 1); once is enough [rule second-gloss]",
         )
     ]
 
@@ -172,7 +173,7 @@ def test_a_longer_gloss_introduces_the_term_it_ends_with() -> None:
             ("Secure aggregation.", "सुरक्षित एकत्रीकरण (secure aggregation)।"),
             ("Aggregation.", "एकत्रीकरण (aggregation)।"),
         ]
-    )[0][1].startswith("glossary [second-gloss]: 'aggregation'")
+    )[0][1].startswith("glossary: 'aggregation' is glossed a second time")
 
 
 def test_a_loanword_needs_no_gloss_and_an_untranslated_message_is_skipped() -> None:
@@ -267,12 +268,12 @@ def test_check_names_the_rule_and_the_message(
 ) -> None:
     problems = checked_project(tmp_path, {**FOLLOWING, **changes})
     assert len(problems) == 1 + (rule == "variant"), problems  # a variant also lacks the term
-    found = next(p for p in problems if f"glossary [{rule}]: " in p)
+    found = next(p for p in problems if f" [rule {rule}]: " in p)
     line = TEMPLATE.split("\n").index(
         next(row for row in TEMPLATE.split("\n") if message[0].split("\n")[0] in row)
     ) + 1
     assert found.startswith("locales/hi/LC_MESSAGES/01_demo.po:")
-    assert f" notebooks/templates/01_demo.md:{line}: glossary [{rule}]: " in found
+    assert f" notebooks/templates/01_demo.md:{line}: glossary: " in found
     flat = " ".join(message[0].split())
     assert found.endswith(repr(flat if len(flat) <= 60 else flat[:60] + "…"))
 

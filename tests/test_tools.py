@@ -827,8 +827,8 @@ def test_check_reports_widget_labels_missing_broken_or_off_glossary(tmp_path: Pa
                           "राउंड {round}"})
     problems = [p for p in check_project(project).problems if "widgets.po" in p]
     assert len(problems) == 3
-    assert "federated/widgets/labels.py:3: glossary [term]: 'worker' must be written" in problems[0]
-    assert "glossary [variant]: 'कार्यकर्ता' is a variant" in problems[1]
+    assert "federated/widgets/labels.py:3: glossary: 'worker' must be translated as" in problems[0]
+    assert "glossary: 'कार्यकर्ता' is to be avoided" in problems[1]
     assert "labels.py:4: placeholders differ: ['{rounds}', '{round}'] vs ['{round}']" in (
         problems[2]
     )

@@ -75,7 +75,7 @@ class Problem:
     text: str
 
     def __str__(self) -> str:
-        return f"glossary [{self.rule}]: {self.text}"
+        return f"glossary: {self.text} [rule {self.rule}]"
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ def problems(terms: Iterable[Term], msgid: str, msgstr: str) -> list[Problem]:
     for term in used:
         if term.hindi not in hindi:
             rule = "name-in-latin" if term.kind == "name" else "term"
-            found.append(Problem(rule, f"{term.english!r} must be written {term.hindi!r}"))
+            found.append(Problem(rule, f"{term.english!r} must be translated as {term.hindi!r}"))
         # a variant inside a longer term's Hindi is part of that term, not drift
         rest = hindi
         for other in longer_hindi:
@@ -186,7 +186,7 @@ def problems(terms: Iterable[Term], msgid: str, msgstr: str) -> list[Problem]:
             found.append(
                 Problem(
                     "variant",
-                    f"{variant!r} is a variant; write {term.hindi!r} for {term.english!r}",
+                    f"{variant!r} is to be avoided; write {term.hindi!r} for {term.english!r}",
                 )
             )
     found += gloss_problems(terms, msgid, msgstr)

@@ -18,6 +18,7 @@ from tools import (
     compare,
     convergence,
     environment,
+    glossary,
     markdown,
     outputs,
     structure,
@@ -484,6 +485,20 @@ def test_compare_ignores_outputs_but_not_metadata() -> None:
     assert compare.unexecuted(actual) == []
     actual.metadata["federated"]["locale"] = "hi"
     assert compare.differences(expected, actual) == ["notebook metadata 'federated' differs"]
+
+
+# --- glossary ------------------------------------------------------------------------------
+
+
+def test_the_committed_glossary_is_well_formed() -> None:
+    terms = glossary.load(Path(__file__).resolve().parent.parent / "locales/hi/glossary.tsv")
+    assert len(terms) >= 20
+    english = [term.english for term in terms]
+    assert len(set(english)) == len(english)
+    by_english = {term.english: term for term in terms}
+    assert by_english["federated learning"].hindi == glossary.normalize("फ़ेडरेटेड लर्निंग")
+    for term in terms:
+        assert all(term.hindi not in variant for variant in term.avoid), term
 
 
 # --- convergence ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import PoFileError
 
 from tools import catalog as catalogs
-from tools import comments, compare, convergence, glossary, structure, ui
+from tools import comments, compare, convergence, glossary, readme, structure, ui
 from tools.build import render
 from tools.paths import LOCALES, TARGET_LOCALES, Lesson, Project
 from tools.sources import Sources, load
@@ -62,6 +62,9 @@ def check_project(project: Project, lessons: list[Lesson] | None = None) -> Repo
             report.problems += _check_notebook(sources, locale, catalogues.get(locale))
     for locale in TARGET_LOCALES:
         count, problems = ui.check(project, locale, terms[locale])
+        report.messages += count
+        report.problems += problems
+        count, problems = readme.check(project, locale, terms[locale])
         report.messages += count
         report.problems += problems
     return report

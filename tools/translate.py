@@ -55,6 +55,7 @@ def translate(
             )
             rows.append(Row(lesson.slug, locale, counts, state))
     rows += _update_ui_catalogues(project, out)
+    rows += _update_readmes(project, out)
     out(table(rows))
     return 1 if failed else 0
 
@@ -137,3 +138,17 @@ def table(rows: list[Row]) -> str:
         return "  ".join(cells).rstrip()
 
     return "\n".join([fmt(header), *(fmt(line) for line in lines)])
+
+
+def _update_readmes(project: Project, out: Print) -> list[Row]:
+    """Merge README.md into each language's `README.po` and write README.<locale>.md."""
+    from tools import readme
+
+    rows = []
+    for locale in TARGET_LOCALES:
+        catalogue, found, written = readme.update(project, locale)
+        for path in written:
+            out(f"wrote {path}")
+        if catalogue is not None:
+            rows.append(Row(readme.DOMAIN, locale, catalogs.counts(catalogue, found), "(README)"))
+    return rows

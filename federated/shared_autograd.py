@@ -107,6 +107,10 @@ class AutogradTensor(torch.Tensor):
     # ---- every torch call on it comes here ---------------------------------------------------
 
     @classmethod
+    def __torch_dispatch__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None):
+        raise RuntimeError(f"internal error: a shared value reached the dispatcher in {func}")
+
+    @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None):
         kwargs = kwargs or {}
         if func in _METADATA or type(func).__name__ == "method-wrapper":

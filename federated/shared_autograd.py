@@ -66,9 +66,13 @@ class AutogradTensor(torch.Tensor):
     def __repr__(self, *, tensor_contents: Any = None) -> str:
         return f"AutogradTensor(child={self.child!r})"
 
-    def get(self) -> FixedPrecisionTensor:
-        """The value (reconstructed); its gradient history stays behind."""
-        return self.child.get()
+    def get(self) -> Any:
+        """The value, reconstructed; its gradient history stays behind. A value shared
+        from a worker (`ptr.fix_precision().share(...)`) comes here still shared."""
+        value = self.child.get()
+        if value.child is self.child.child:  # it only came here: keep recording
+            return AutogradTensor(value, requires_grad=self.needs_grad)
+        return value
 
     def float_precision(self) -> torch.Tensor:
         return self.child.float_precision()

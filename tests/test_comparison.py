@@ -124,6 +124,9 @@ def test_what_the_holders_open_during_a_comparison_is_uniform(trio, monkeypatch)
     words = torch.cat([w.flatten() for w in opened if w.abs().max() > 1])
     ones = sum(((words >> i) & 1).sum().item() for i in range(64)) / (64 * words.numel())
     assert abs(ones - 0.5) < 0.01
+    # the last opening, of the sign bit masked by the dealer's random bit: a fair coin
+    sign_opened = opened[-1]
+    assert sign_opened.max() <= 1 and abs(sign_opened.double().mean().item() - 0.5) < 0.05
     assert len(carol.objects) == 0  # the dealer kept nothing
 
 

@@ -94,8 +94,7 @@ class XorShares:
 
 def _xor_deal(value: Any, workers: list[Any]) -> XorShares:
     """The dealer splits a word it made into two XOR-shares and sends one to each."""
-    mask = torch.bitwise_xor(value, value)  # zeros, made where the value is
-    mask = mask + random_on(value.location, value.shape)
+    mask = random_on(value.location, value.shape)
     traffic.dealt(value.numel(), len(workers))
     pieces = [value ^ mask, mask]
     return XorShares({w.id: p.move(w) for w, p in zip(workers, pieces)}, None)

@@ -175,3 +175,21 @@ def test_get_of_a_pointer_to_a_shared_value_keeps_it_shared(trio):
     encoded = secret.send(bob).fix_precision().get()
     assert isinstance(encoded, sy.FixedPrecisionTensor)
     assert torch.equal(encoded.child, torch.tensor([1500, -2250]))
+
+
+def test_comparisons_and_relu_across_worker_processes():
+    hook = sy.TorchHook(torch)
+    token = "comparison-test-token-0123456789"
+    with sy.WorkerProcess("bob", token=token, timeout=120) as pb, \
+            sy.WorkerProcess("alice", token=token, timeout=120) as pa:
+        bob, alice = (sy.RemoteWorker(hook, id=p.id, port=p.port, token=token, timeout=60)
+                      for p in (pb, pa))
+        carol = sy.VirtualWorker(hook, id="carol")
+        x = torch.tensor([-1.5, 0.0, 2.0, 7.0, -0.001])
+        shared = x.fix_precision().share(bob, alice, crypto_provider=carol)
+        assert torch.equal((shared > 0).get().float_precision(), (x > 0).float())
+        assert torch.equal(F.relu(shared).get().float_precision(), torch.relu(x))
+        assert shared.argmax().get().float_precision().item() == 3
+        for worker in (bob, alice):
+            worker.flush()
+            worker.close()

@@ -8,7 +8,12 @@ values, or multiplying one by a public number, is done share by share, with no t
 Multiplying two shared values needs help: a *crypto provider* deals a Beaver triple,
 shares of random a, b and c = a * b. The workers open x - a and y - b, which are masked
 by a and b and so reveal nothing, and from them compute shares of x * y. The crypto
-provider never sees x or y; it only makes the random triples.
+provider never sees x or y; it only makes the random triples. The same trick works for
+any operation that is linear in each input, so matrix products and convolutions of two
+shared values are done the same way (`_beaver`).
+
+Comparisons (`<`, `==`, ReLU, max, argmax) need more than sums and products; they live
+in `federated.comparison`. `federated.traffic` counts the rounds and bytes of it all.
 """
 
 from __future__ import annotations
@@ -111,10 +116,6 @@ class AdditiveSharingTensor:
                   torch.zeros_like(value).send(p.location)
                   for i, (w, p) in enumerate(like.shares.items())}
         return cls(shares, like.workers, like.crypto_provider)
-
-    def open(self) -> torch.Tensor:
-        """Reveal a value that is safe to reveal (masked by the protocol): one round."""
-        return self.get()
 
     def __repr__(self) -> str:
         return f"AdditiveSharingTensor(shape={tuple(self.shape)}, workers={list(self.shares)})"

@@ -4,7 +4,7 @@ A network is trained in the clear on 1,500 of scikit-learn's digits. Then the ot
 are classified twice: plainly, and with the model and the images both secret-shared
 between two workers (a third as crypto provider). Reported for each: CPU seconds,
 rounds of communication and bytes the share holders exchange (counted by
-`federated.traffic`), bytes the crypto provider deals, and accuracy.
+`federated.traffic`), bytes the crypto provider deals, and accuracy. One thread, CPU time.
 Run: python benchmarks/encrypted_inference.py [--repeats N]
 """
 
@@ -58,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="encrypted runs to time")
     args = parser.parse_args()
+    torch.set_num_threads(1)  # CPU time of one thread on each side, as the other benchmarks
 
     model, images, labels = trained_model()
     hook = sy.TorchHook(torch)

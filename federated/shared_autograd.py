@@ -180,7 +180,9 @@ def _unbroadcast(g: FixedPrecisionTensor, shape: torch.Size) -> FixedPrecisionTe
 
 # ---- the rules: forward on the children, and the gradient of each input --------------------
 
-def _add(a: Any, b: Any, alpha: Any = None) -> Any:
+def _add(a: Any, b: Any, alpha: Any = 1) -> Any:
+    if alpha != 1:
+        return _add(a, _mul(b, alpha))
     return _record(_value(a) + _value(b), (a, b), lambda g: (g, g))
 
 

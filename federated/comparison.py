@@ -18,7 +18,9 @@ NeurIPS 2021), with the crypto provider as its trusted dealer:
 
 So `x < 0` costs 8 rounds; ReLU is x times (1 - sign bit), one Beaver product more.
 The values anyone opens are always masked by the dealer's fresh random words, so the
-holders learn nothing; the dealer sees none of the inputs. It works for |x| < 2**63,
+holders learn nothing; the dealer sees none of the inputs. As with Beaver triples, the
+dealer must not collude with a holder: it knows the masks, so with the opened values it
+could unmask everything. It works for |x| < 2**63,
 which fixed precision guarantees (|x| < 2**62 for every encoded value).
 
 PySyft 0.2 also accepted `protocol="fss"` (function secret sharing, as in AriaNN by T.

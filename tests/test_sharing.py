@@ -214,3 +214,22 @@ def test_equality_of_shared_values_is_shared_not_a_python_bool(workers):
     assert isinstance(equal, sy.FixedPrecisionTensor)
     assert isinstance(equal.child, AdditiveSharingTensor)
     assert torch.equal(equal.get().float_precision(), torch.tensor([1.0, 0.0]))
+
+
+def test_models_shared_from_their_owners_add_up_without_leaving_shares(workers):
+    """Two owners each share their model's weights from their own worker; the sum comes
+    here still shared, and only the final `.get()` puts it together."""
+    bob, alice, carol = workers
+    torch.manual_seed(2)
+    bobs, alices = nn.Linear(3, 1), nn.Linear(3, 1)
+    expected = (bobs.weight + alices.weight).detach() / 2
+    bobs.send(bob)
+    alices.send(alice)
+    w_bob = bobs.weight.data.fix_precision().share(bob, alice, crypto_provider=carol).get()
+    w_alice = alices.weight.data.fix_precision().share(bob, alice, crypto_provider=carol).get()
+    total = w_bob + w_alice
+    assert isinstance(total.child, AdditiveSharingTensor)
+    for holder in (bob, alice):  # each holds one random-looking share of the sum
+        share = holder.objects[total.child.shares[holder.id].id_at_location]
+        assert not torch.equal(share, (expected * 2 * 1000).round().long())
+    torch.testing.assert_close(total.get().float_precision() / 2, expected, rtol=0, atol=1e-3)

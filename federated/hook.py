@@ -17,6 +17,7 @@ from torch.optim.optimizer import (
 )
 
 from federated import module as _module
+from federated import shared_models
 from federated.errors import NotRemoteError
 from federated.fixed_precision import FixedPrecisionTensor
 from federated.optim import check_state_location, restore_foreach, use_foreach
@@ -84,6 +85,7 @@ class TorchHook:
             setattr(torch.Tensor, name, method)
         for name, method in _MODULE_METHODS.items():
             setattr(nn.Module, name, method)
+        shared_models.install()  # fix_precision/share of tensors, models and optimizers
         if not _step_hooks:
             _step_hooks.extend([register_optimizer_step_pre_hook(check_state_location),
                                 register_optimizer_step_pre_hook(use_foreach),

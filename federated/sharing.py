@@ -8,7 +8,12 @@ values, or multiplying one by a public number, is done share by share, with no t
 Multiplying two shared values needs help: a *crypto provider* deals a Beaver triple,
 shares of random a, b and c = a * b. The workers open x - a and y - b, which are masked
 by a and b and so reveal nothing, and from them compute shares of x * y. The crypto
-provider never sees x or y; it only makes the random triples.
+provider never sees x or y; it only makes the random triples. The same trick works for
+any operation that is linear in each input, so matrix products and convolutions of two
+shared values are done the same way (`_beaver`).
+
+Comparisons (`<`, `==`, ReLU, max, argmax) need more than sums and products; they live
+in `federated.comparison`. `federated.traffic` counts the rounds and bytes of it all.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 
 import torch
 
+from federated import traffic
 from federated.errors import WorkerMismatchError
 from federated.pointer import PointerTensor
 
@@ -71,6 +77,7 @@ class AdditiveSharingTensor:
         masks = [random_ring(secret.shape, generator=generator) for _ in workers[1:]]
         last = secret - sum(masks) if masks else secret
         values = [last, *masks]
+        traffic.shared(secret.numel(), len(workers))
         return cls({w.id: v.send(w) for w, v in zip(workers, values)}, workers, crypto_provider)
 
     @classmethod
@@ -91,11 +98,34 @@ class AdditiveSharingTensor:
     def shape(self) -> torch.Size:
         return next(iter(self.shares.values())).shape
 
+    def numel(self) -> int:
+        return self.shape.numel()
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+    @classmethod
+    def public(cls, value: torch.Tensor, like: AdditiveSharingTensor) -> AdditiveSharingTensor:
+        """A public int64 value as a trivial sharing: the first holder has it, the others
+        zero. Lets public and shared values go through one code path."""
+        value = torch.as_tensor(value, dtype=torch.int64)
+        shares = {w: value.send(p.location) if i == 0 else
+                  torch.zeros_like(value).send(p.location)
+                  for i, (w, p) in enumerate(like.shares.items())}
+        return cls(shares, like.workers, like.crypto_provider)
+
     def __repr__(self) -> str:
         return f"AdditiveSharingTensor(shape={tuple(self.shape)}, workers={list(self.shares)})"
 
     def get(self) -> torch.Tensor:
         """Reconstruct: fetch every share and add them (wrapping)."""
+        traffic.opened(self.numel(), len(self.shares))
+        return self._reconstruct()
+
+    def _reconstruct(self) -> torch.Tensor:
         total = None
         for pointer in self.shares.values():
             value = pointer.get()
@@ -145,7 +175,7 @@ class AdditiveSharingTensor:
 
     def __mul__(self, other: Any) -> AdditiveSharingTensor:
         if isinstance(other, AdditiveSharingTensor):
-            return self._beaver_mul(other)
+            return self._beaver(other, torch.mul)
         public = torch.as_tensor(other, dtype=torch.int64)
         return self._new({w: s * self._public_on(w, public) for w, s in self.shares.items()})
 
@@ -164,7 +194,13 @@ class AdditiveSharingTensor:
         return self._new({w0: torch.div(s0, divisor, rounding_mode="floor"),
                           w1: -torch.div(-s1, divisor, rounding_mode="floor")})
 
-    def _beaver_mul(self, other: AdditiveSharingTensor) -> AdditiveSharingTensor:
+    def _beaver(self, other: AdditiveSharingTensor, op: Any) -> AdditiveSharingTensor:
+        """`op(self, other)` for a bilinear `op` (`*`, `@`, a convolution): one round.
+
+        The crypto provider deals shares of random a, b and c = op(a, b). The holders open
+        e = x - a and f = y - b, masked by a and b and so revealing nothing, and each
+        computes its share of op(x, y) = c + op(e, b) + op(a, f) + op(e, f).
+        """
         self._check(other)
         provider = self.crypto_provider or other.crypto_provider
         if provider is None:
@@ -172,23 +208,151 @@ class AdditiveSharingTensor:
                 "multiplying two shared values needs a crypto provider to deal Beaver "
                 "triples: share with crypto_provider=some_worker"
             )
-        a, b, c = _beaver_triple(provider, self.shape, other.shape, self.workers)
-        epsilon = (self - a).get()  # masked by a: reveals nothing about self
-        delta = (other - b).get()
+        a, b, c = _beaver_triple(provider, self.shape, other.shape, self.workers, op)
+        epsilon, delta = open_together([self - a, other - b])
         first = next(iter(self.shares))
         shares = {}
         for w, c_share in c.shares.items():
-            eps, dlt = self._public_on(w, epsilon), self._public_on(w, delta)
-            z = c_share + eps * b.shares[w] + a.shares[w] * dlt
-            shares[w] = z + eps * dlt if w == first else z
+            where = self.shares[w].location
+            eps, dlt = epsilon.send(where), delta.send(where)
+            z = c_share + op(eps, b.shares[w]) + op(a.shares[w], dlt)
+            shares[w] = z + op(epsilon, delta).send(where) if w == first else z
         return self._new(shares)
 
+    def matmul(self, other: Any) -> AdditiveSharingTensor:
+        """Matrix product with a shared (Beaver) or public (share-wise) operand."""
+        if isinstance(other, AdditiveSharingTensor):
+            return self._beaver(other, torch.matmul)
+        public = torch.as_tensor(other, dtype=torch.int64)
+        return self._new({w: s @ public.send(s.location) for w, s in self.shares.items()})
 
-def _beaver_triple(provider: Any, shape_a: Any, shape_b: Any, workers: list[Any]):
-    """Shares of random a, b and c = a * b, made on the crypto provider."""
-    seed = torch.zeros(torch.broadcast_shapes(shape_a, shape_b), dtype=torch.int64)
-    on_provider = seed.send(provider)
-    a = random_ring(None, like=on_provider)
-    b = random_ring(None, like=on_provider)
-    c = a * b
-    return tuple(AdditiveSharingTensor._share_remote(v, workers, None) for v in (a, b, c))
+    mm = matmul
+    __matmul__ = matmul
+
+    def __rmatmul__(self, other: Any) -> AdditiveSharingTensor:
+        public = torch.as_tensor(other, dtype=torch.int64)
+        return self._new({w: public.send(s.location) @ s for w, s in self.shares.items()})
+
+    def refresh(self) -> AdditiveSharingTensor:
+        """The same value in fresh shares: the first holder draws a random mask for each
+        other holder, adds it to its share and sends it, to be subtracted there."""
+        (first, mine), *others = self.shares.items()
+        shares = {}
+        for w, share in others:
+            mask = random_ring(None, like=mine)
+            mine = mine + mask
+            shares[w] = share - mask.move(share.location)
+        traffic.shared(self.numel() * len(others), 1)
+        return self._new({first: mine, **shares})
+
+    # ---- ops that only rearrange or sum: done share by share -----------------------------
+
+    def apply(self, func: Any, *args: Any, **kwargs: Any) -> AdditiveSharingTensor:
+        """`func(share, *args, **kwargs)` on every share: right for any linear op that
+        takes no other shared input (a view, a slice, a padding with zeros, a sum)."""
+        return self._new({w: func(s, *args, **kwargs) for w, s in self.shares.items()})
+
+    def view(self, *shape: Any) -> AdditiveSharingTensor:
+        return self.apply(torch.Tensor.reshape, *shape)
+
+    reshape = view
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> AdditiveSharingTensor:
+        return self.apply(torch.flatten, start_dim, end_dim)
+
+    def t(self) -> AdditiveSharingTensor:
+        return self.apply(torch.t)
+
+    def permute(self, *dims: Any) -> AdditiveSharingTensor:
+        return self.apply(torch.Tensor.permute, *dims)
+
+    def expand(self, *shape: Any) -> AdditiveSharingTensor:
+        return self.apply(torch.Tensor.expand, *shape)
+
+    def unsqueeze(self, dim: int) -> AdditiveSharingTensor:
+        return self.apply(torch.unsqueeze, dim)
+
+    def __getitem__(self, index: Any) -> AdditiveSharingTensor:
+        return self.apply(torch.Tensor.__getitem__, index)
+
+    @staticmethod
+    def cat(values: Sequence[AdditiveSharingTensor], dim: int = 0) -> AdditiveSharingTensor:
+        first = values[0]
+        for v in values[1:]:
+            first._check(v)
+        return first._new({w: torch.cat([v.shares[w] for v in values], dim)
+                           for w in first.shares})
+
+    @staticmethod
+    def stack(values: Sequence[AdditiveSharingTensor], dim: int = 0) -> AdditiveSharingTensor:
+        first = values[0]
+        for v in values[1:]:
+            first._check(v)
+        return first._new({w: torch.stack([v.shares[w] for v in values], dim)
+                           for w in first.shares})
+
+    # ---- comparisons: the protocol is in federated/comparison.py -------------------------
+
+    def __lt__(self, other: Any) -> AdditiveSharingTensor:
+        """Shares of 1 where self < other, else 0 (see `comparison`)."""
+        from federated import comparison
+        return comparison.sign_bit(self - other)
+
+    def __gt__(self, other: Any) -> AdditiveSharingTensor:
+        from federated import comparison
+        return comparison.sign_bit(other - self)
+
+    def __le__(self, other: Any) -> AdditiveSharingTensor:
+        return 1 - (self > other)
+
+    def __ge__(self, other: Any) -> AdditiveSharingTensor:
+        return 1 - (self < other)
+
+    def __eq__(self, other: Any) -> AdditiveSharingTensor:  # type: ignore[override]
+        """1 - (x < y) - (x > y): both comparisons run together, in one batch."""
+        from federated import comparison
+        both = comparison.sign_bit(AdditiveSharingTensor.stack([self - other, other - self]))
+        return 1 - both[0] - both[1]
+
+    eq, lt, gt, le, ge = __eq__, __lt__, __gt__, __le__, __ge__
+    __hash__ = object.__hash__  # identity, as for any handle
+
+    def relu(self) -> AdditiveSharingTensor:
+        from federated import comparison
+        return comparison.relu(self)
+
+    def max(self, dim: int | None = None, return_idx: bool = False) -> Any:
+        """The largest value (over `dim`, or over all); with `return_idx`, also where."""
+        from federated import comparison
+        values, indices = comparison.max_with_index(self, dim)
+        return (values, indices) if return_idx else values
+
+    def argmax(self, dim: int | None = None) -> AdditiveSharingTensor:
+        """Shares of the index of the largest value (the first one on ties, as torch)."""
+        from federated import comparison
+        return comparison.max_with_index(self, dim)[1]
+
+
+def open_together(values: Sequence[AdditiveSharingTensor]) -> list[torch.Tensor]:
+    """Open several masked values in one round of messages."""
+    traffic.opened(sum(v.numel() for v in values), len(values[0].shares))
+    return [v._reconstruct() for v in values]
+
+
+def random_on(provider: Any, shape: Any) -> PointerTensor:
+    """Uniform ring elements made on `provider` (nobody else sees them)."""
+    return random_ring(None, like=torch.zeros(shape, dtype=torch.int64).send(provider))
+
+
+def deal(provider: Any, values: Sequence[PointerTensor],
+         workers: list[Any]) -> list[AdditiveSharingTensor]:
+    """The crypto provider shares values it made among the holders (counted as dealt)."""
+    traffic.dealt(sum(v.numel() for v in values), len(workers))
+    return [AdditiveSharingTensor._share_remote(v, workers, None) for v in values]
+
+
+def _beaver_triple(provider: Any, shape_a: Any, shape_b: Any, workers: list[Any],
+                   op: Any = torch.mul) -> list[AdditiveSharingTensor]:
+    """Shares of random a, b and c = op(a, b), made on the crypto provider."""
+    a, b = random_on(provider, shape_a), random_on(provider, shape_b)
+    return deal(provider, [a, b, op(a, b)], workers)

@@ -176,3 +176,60 @@ def test_remote_sharing_keeps_the_value_off_the_caller(workers):
     shared = AdditiveSharingTensor.share(secret, [bob, alice])
     assert torch.equal(shared.get(), torch.tensor([41, 42]))
     assert torch.equal(secret.get(), torch.tensor([41, 42]))  # the original is untouched
+
+
+def test_matrix_products_of_shared_and_public_operands(workers):
+    bob, alice, carol = workers
+    torch.manual_seed(1)
+    a, b = torch.randn(5, 4), torch.randn(4, 3)
+    sa = a.fix_precision().share(bob, alice, crypto_provider=carol)
+    sb = b.fix_precision().share(bob, alice, crypto_provider=carol)
+    for product in (sa.matmul(sb), sa.mm(sb), sa @ sb, sa @ b.fix_precision(),
+                    a.fix_precision() @ sb):
+        assert isinstance(product.child, AdditiveSharingTensor)
+        torch.testing.assert_close(product.get().float_prec(), a @ b, rtol=0, atol=1e-2)
+    ints = torch.tensor([[2, -3], [4, 5]])
+    shared = ints.share(bob, alice, crypto_provider=carol)
+    assert torch.equal((shared @ shared).get(), ints @ ints)  # exact in the ring
+    assert torch.equal((shared @ ints).get(), ints @ ints)
+    assert len(carol.objects) == 0
+
+
+def test_refresh_keeps_the_value_and_changes_every_share(workers):
+    bob, alice, carol = workers
+    secret = torch.tensor([7, -8, 0])
+    shared = secret.share(bob, alice, crypto_provider=carol)
+    old = bob.objects[shared.shares["bob"].id_at_location].clone()
+    fresh = shared.refresh()
+    new = bob.objects[fresh.shares["bob"].id_at_location]
+    assert not torch.equal(old, new)
+    assert torch.equal(fresh.get(), secret)
+
+
+def test_equality_of_shared_values_is_shared_not_a_python_bool(workers):
+    bob, alice, carol = workers
+    a = torch.tensor([1.0, 2.0]).fix_precision().share(bob, alice, crypto_provider=carol)
+    b = torch.tensor([1.0, 3.0]).fix_precision().share(bob, alice, crypto_provider=carol)
+    equal = a == b
+    assert isinstance(equal, sy.FixedPrecisionTensor)
+    assert isinstance(equal.child, AdditiveSharingTensor)
+    assert torch.equal(equal.get().float_precision(), torch.tensor([1.0, 0.0]))
+
+
+def test_models_shared_from_their_owners_add_up_without_leaving_shares(workers):
+    """Two owners each share their model's weights from their own worker; the sum comes
+    here still shared, and only the final `.get()` puts it together."""
+    bob, alice, carol = workers
+    torch.manual_seed(2)
+    bobs, alices = nn.Linear(3, 1), nn.Linear(3, 1)
+    expected = (bobs.weight + alices.weight).detach() / 2
+    bobs.send(bob)
+    alices.send(alice)
+    w_bob = bobs.weight.data.fix_precision().share(bob, alice, crypto_provider=carol).get()
+    w_alice = alices.weight.data.fix_precision().share(bob, alice, crypto_provider=carol).get()
+    total = w_bob + w_alice
+    assert isinstance(total.child, AdditiveSharingTensor)
+    for holder in (bob, alice):  # each holds one random-looking share of the sum
+        share = holder.objects[total.child.shares[holder.id].id_at_location]
+        assert not torch.equal(share, (expected * 2 * 1000).round().long())
+    torch.testing.assert_close(total.get().float_precision() / 2, expected, rtol=0, atol=1e-3)

@@ -185,9 +185,12 @@ def train(model: nn.Module, data: PointerTensor, target: PointerTensor, *, epoch
     real = _real_copy(model, worker)
     _dry_run(real, x, y, LOSSES[loss])  # a wrong shape fails here, before any charge
     _charge(worker, ids, planned)
-    spent = _run_opacus(real, worker, x, y, LOSSES[loss], epochs=epochs,
-                        batch_size=batch_size, lr=lr, noise_multiplier=noise_multiplier,
-                        max_grad_norm=max_grad_norm, delta=delta)
+    steps_taken = _run_opacus(real, worker, x, y, LOSSES[loss], epochs=epochs,
+                              batch_size=batch_size, lr=lr, noise_multiplier=noise_multiplier,
+                              max_grad_norm=max_grad_norm)
+    if steps_taken != [(noise_multiplier, 1 / batches, epochs * batches)]:
+        raise RuntimeError(f"Opacus accounted {steps_taken}, not the planned run: the "
+                           f"epsilon charged ({planned:g}) may be wrong; report this")
     if _module.location(model) is None:
         _module.send(model, worker)
     with torch.no_grad():
@@ -196,7 +199,7 @@ def train(model: nn.Module, data: PointerTensor, target: PointerTensor, *, epoch
             held.copy_(trained)
             held.grad = None  # the last step's gradient stays here
             worker.policy.release(pointer.id_at_location, "dp")
-    return model, spent
+    return model, planned
 
 
 def _real_copy(model: nn.Module, worker: Any) -> nn.Module:
@@ -223,9 +226,11 @@ def _dry_run(real: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 def _run_opacus(real: nn.Module, worker: Any, x: torch.Tensor, y: torch.Tensor,
                 loss_fn: Callable[..., torch.Tensor], *, epochs: int, batch_size: int,
-                lr: float, noise_multiplier: float, max_grad_norm: float,
-                delta: float) -> float:
-    """The training itself, on the worker's real tensors; returns the accountant's epsilon."""
+                lr: float, noise_multiplier: float,
+                max_grad_norm: float) -> list[tuple[float, float, int]]:
+    """The training itself, on the worker's real tensors. Returns the steps Opacus's
+    accountant recorded, (noise multiplier, sample rate, steps), to be checked against
+    the plan that was charged."""
     from opacus import PrivacyEngine
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -249,7 +254,7 @@ def _run_opacus(real: nn.Module, worker: Any, x: torch.Tensor, y: torch.Tensor,
                 (step_loss / max(len(xb), 1)).backward()
                 optimizer.step()
     private.remove_hooks()
-    return float(engine.get_epsilon(delta))
+    return list(engine.accountant.history)
 
 
 def _as_target(y: torch.Tensor, out: torch.Tensor, loss_fn: Callable[..., Any]) -> torch.Tensor:

@@ -148,6 +148,16 @@ def test_dp_train_reports_the_accountants_epsilon_and_charges_both_datasets(bob)
     assert trained[0].weight.grad is None
 
 
+def test_dp_exit_is_open_when_the_owner_closed_the_model_exit(bob):
+    x, y = records(20)
+    data = bob.load(x, private=True, epsilon=20.0, model_exit=False)
+    target = bob.load(y, private=True, epsilon=20.0, model_exit=False)
+    model, spent = dp.train(small_model(), data, target, epochs=1, batch_size=10, lr=0.5,
+                            noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-3)
+    assert isinstance(model.get()[0].weight, nn.Parameter)
+    assert bob.policy.remaining(data.id_at_location) == pytest.approx(20.0 - spent)
+
+
 def test_dp_train_over_budget_is_refused_before_it_runs(bob):
     x, y = records(40)
     data = bob.load(x, private=True, epsilon=1.0)

@@ -111,6 +111,7 @@ def noisy_count(data: PointerTensor, *, epsilon: float,
     if above is not None and not math.isfinite(above):
         raise ValueError(f"above must be a finite number, got {above}")
     _charge(worker, [dataset_id], epsilon)
+    values = _finite(values)
     hits = values > above if above is not None else values != 0
     true = hits.sum().to(torch.float64)
     return _release(worker, true + _laplace(1.0 / epsilon, _generator(worker)))
@@ -129,7 +130,7 @@ def noisy_sum(data: PointerTensor, *, epsilon: float, lower: float,
     if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
         raise ValueError(f"need finite bounds with lower < upper, got {lower}, {upper}")
     _charge(worker, [dataset_id], epsilon)
-    true = values.to(torch.float64).clamp(lower, upper).sum()
+    true = _finite(values.to(torch.float64)).clamp(lower, upper).sum()
     sensitivity = max(abs(lower), abs(upper))
     return _release(worker, true + _laplace(sensitivity / epsilon, _generator(worker)))
 
@@ -158,15 +159,19 @@ def train(model: nn.Module, data: PointerTensor, target: PointerTensor, *, epoch
     to both datasets *before* training starts; a run the budgets cannot pay is refused
     and nothing changes.
 
-    The model must be an `nn.Sequential` of layers in `PER_EXAMPLE_LAYERS` (nested
-    Sequentials are fine), and `loss` one of `LOSSES`: those keep examples apart, which
-    per-example clipping relies on. A model that is still here is sent to the worker
-    first, as `model.send(worker)` would.
+    The model must be here (not sent anywhere yet), so that its starting values are
+    the learner's own: a model already on the worker could hold private data or a model
+    trained on it without DP, and this release would carry that out. It must be an
+    `nn.Sequential` of layers in `PER_EXAMPLE_LAYERS` (nested Sequentials are fine), and
+    `loss` one of `LOSSES`: those keep examples apart, which per-example clipping relies
+    on. Non-finite values in the data count as 0. If training fails once started, the
+    budget stays spent and the error says no more than that, since its details could
+    depend on the data.
     """
     worker, ids, x, y = _pair(data, target)
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
-    _check_model(model, worker)
+    _check_model(model)
     if not (isinstance(epochs, int) and epochs >= 1 and isinstance(batch_size, int)
             and batch_size >= 1):
         raise ValueError("epochs and batch_size must be positive integers")
@@ -182,17 +187,23 @@ def train(model: nn.Module, data: PointerTensor, target: PointerTensor, *, epoch
     batches = math.ceil(records / batch_size)  # Opacus samples each record at rate 1/batches
     planned = epsilon(noise_multiplier, sample_rate=1 / batches, steps=epochs * batches,
                       delta=delta)
-    real = _real_copy(model, worker)
+    real = copy.deepcopy(model)
     _dry_run(real, x, y, LOSSES[loss])  # a wrong shape fails here, before any charge
     _charge(worker, ids, planned)
-    steps_taken = _run_opacus(real, worker, x, y, LOSSES[loss], epochs=epochs,
-                              batch_size=batch_size, lr=lr, noise_multiplier=noise_multiplier,
-                              max_grad_norm=max_grad_norm)
+    try:
+        steps_taken = _run_opacus(real, worker, _finite(x), _finite(y), LOSSES[loss],
+                                  epochs=epochs, batch_size=batch_size, lr=lr,
+                                  noise_multiplier=noise_multiplier,
+                                  max_grad_norm=max_grad_norm)
+    except Exception:
+        raise RuntimeError(
+            f"training failed on {worker.id} after epsilon {planned:.3g} was charged; the "
+            f"error stays there, as it could depend on the data. Check that the model's "
+            f"outputs fit the targets (e.g. one output per class).") from None
     if steps_taken != [(noise_multiplier, 1 / batches, epochs * batches)]:
         raise RuntimeError(f"Opacus accounted {steps_taken}, not the planned run: the "
                            f"epsilon charged ({planned:g}) may be wrong; report this")
-    if _module.location(model) is None:
-        _module.send(model, worker)
+    _module.send(model, worker)  # fresh objects there, then given the trained values
     with torch.no_grad():
         for (pointer, _), (trained, _) in zip(_module.tensors(model), _module.tensors(real)):
             held = worker.store.lookup(pointer.id_at_location)
@@ -202,17 +213,12 @@ def train(model: nn.Module, data: PointerTensor, target: PointerTensor, *, epoch
     return model, planned
 
 
-def _real_copy(model: nn.Module, worker: Any) -> nn.Module:
-    """A copy of the model made of real tensors, which Opacus's per-example hooks need;
-    a model on the worker is copied from the worker's own tensors."""
-    if _module.location(model) is None:
-        return copy.deepcopy(model)
-    memo = {}
-    for pointer, _ in _module.tensors(model):
-        held = worker.store.lookup(pointer.id_at_location)
-        memo[id(pointer)] = (nn.Parameter(held.detach().clone())
-                             if isinstance(held, nn.Parameter) else held.detach().clone())
-    return copy.deepcopy(model, memo)
+def _finite(t: torch.Tensor) -> torch.Tensor:
+    """NaN and infinities as 0: one record's value could otherwise turn the whole model
+    into NaN, telling that such a record exists."""
+    if not t.dtype.is_floating_point:
+        return t
+    return torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
 
 
 def _dry_run(real: nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -261,7 +267,7 @@ def _as_target(y: torch.Tensor, out: torch.Tensor, loss_fn: Callable[..., Any]) 
     return y.to(out.dtype).reshape(out.shape) if loss_fn is F.mse_loss else y
 
 
-def _check_model(model: nn.Module, worker: Any) -> None:
+def _check_model(model: nn.Module) -> None:
     if not isinstance(model, nn.Sequential):
         raise TypeError(
             "dp.train takes an nn.Sequential of standard layers (nn.Linear, nn.Conv2d, "
@@ -280,10 +286,13 @@ def _check_model(model: nn.Module, worker: Any) -> None:
         if sub._forward_hooks or sub._forward_pre_hooks or sub._backward_hooks or \
                 sub._backward_pre_hooks:
             raise ValueError("dp.train refuses a model with hooks: they could mix examples")
-    where = _module.location(model)
-    if where is not None and where is not worker:
-        raise ValueError(f"the model is on {where.id}, the data on {worker.id}: "
-                         f"train where the data is")
+        if "forward" in vars(sub):
+            raise ValueError("dp.train refuses a layer whose forward() was replaced")
+    if any(isinstance(t, PointerTensor) for t, _ in _module.tensors(model)):
+        raise ValueError(
+            "dp.train takes a model that is here, and sends it itself: a model already on "
+            "a worker may hold values computed from private data. Use a fresh model, or "
+            "`.get()` this one first.")
 
 
 # ---- finding the data, charging, releasing ------------------------------------------------

@@ -232,6 +232,46 @@ def test_dp_train_refuses_hooks_bad_losses_large_delta_and_wrong_shapes(bob):
     assert bob.policy.remaining(data.id_at_location) == 10.0
 
 
+def test_dp_train_refuses_a_model_already_on_the_worker(bob):
+    """A model there could be private data in disguise (its weight set to the data) or a
+    model trained without DP; releasing it through the dp exit would carry that out."""
+    x, y = records(10)
+    data = bob.load(x, private=True, epsilon=10.0)
+    target = bob.load(y, private=True, epsilon=10.0)
+    disguised = nn.Sequential(nn.Linear(10, 5)).send(bob)
+    before = snapshot(bob)
+    with pytest.raises(ValueError, match="model that is here"):
+        dp.train(disguised, data, target, epochs=1, batch_size=5, lr=0.1,
+                 noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-3)
+    assert_same_state(before, bob)
+    assert bob.policy.remaining(data.id_at_location) == 10.0
+    replaced = small_model()
+    replaced[0].forward = lambda x: x + x.mean(0)
+    with pytest.raises(ValueError, match="forward"):
+        dp.train(replaced, data, target, epochs=1, batch_size=5, lr=0.1,
+                 noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-3)
+
+
+def test_a_failure_during_training_says_nothing_about_the_data(bob):
+    x, y = records(20)
+    data = bob.load(x, private=True, epsilon=50.0)
+    target = bob.load(y * 7, private=True, epsilon=50.0)  # labels 0 and 7, two outputs
+    with pytest.raises(RuntimeError) as caught:
+        dp.train(small_model(), data, target, epochs=1, batch_size=10, lr=0.5,
+                 noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-3)
+    assert "Target" not in str(caught.value) and "bounds" not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    planned = dp.epsilon(1.0, sample_rate=0.5, steps=2, delta=1e-3)
+    assert bob.policy.remaining(data.id_at_location) == pytest.approx(50.0 - planned)
+
+
+def test_non_finite_records_count_as_zero(bob):
+    values = bob.load(torch.tensor([1.0, math.nan, math.inf, 2.0]), private=True, epsilon=1e6)
+    total = dp.noisy_sum(values, epsilon=1e5, lower=-5.0, upper=5.0).get().item()
+    assert total == pytest.approx(3.0, abs=1e-2)
+    assert dp.noisy_count(values, epsilon=1e5).get().item() == pytest.approx(2.0, abs=1e-2)
+
+
 # ---- the crafted-model attack (issue 12) ------------------------------------------------------
 
 def crafted() -> nn.Sequential:

@@ -39,13 +39,22 @@ def main() -> None:
     def plain() -> None:
         for i in range(0, 1500, 100):
             plain_opt.zero_grad()
-            nn.functional.cross_entropy(plain_model(images[i:i + 100]),
-                                        labels[i:i + 100]).backward()
+            nn.functional.cross_entropy(
+                plain_model(images[i : i + 100]), labels[i : i + 100]
+            ).backward()
             plain_opt.step()
 
     def private() -> None:
-        model, _ = sy.dp.train(network(), data, target, epochs=1, batch_size=100, lr=1.0,
-                               noise_multiplier=1.0, max_grad_norm=1.0)
+        model, _ = sy.dp.train(
+            network(),
+            data,
+            target,
+            epochs=1,
+            batch_size=100,
+            lr=1.0,
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+        )
         model.get()
 
     plain_s, dp_s, ratio = paired(plain, private, repeats=1, rounds=11)
@@ -53,11 +62,15 @@ def main() -> None:
     for _ in range(5):
         sy.dp.epsilon(1.0, sample_rate=1 / 15, steps=15, delta=sy.dp.DEFAULT_DELTA)
     accountant_s = (time.process_time() - start) / 5
-    print(f"one epoch, 1500 digits, batches of 100: plain {plain_s * 1e3:.1f} ms, "
-          f"sy.dp.train {dp_s * 1e3:.1f} ms, ratio {ratio:.1f}x")
-    print(f"of which the accountant (once per run, whatever its length) "
-          f"{accountant_s * 1e3:.1f} ms; the rest is "
-          f"{(dp_s - accountant_s) / plain_s:.1f}x the plain epoch")
+    print(
+        f"one epoch, 1500 digits, batches of 100: plain {plain_s * 1e3:.1f} ms, "
+        f"sy.dp.train {dp_s * 1e3:.1f} ms, ratio {ratio:.1f}x"
+    )
+    print(
+        f"of which the accountant (once per run, whatever its length) "
+        f"{accountant_s * 1e3:.1f} ms; the rest is "
+        f"{(dp_s - accountant_s) / plain_s:.1f}x the plain epoch"
+    )
 
 
 if __name__ == "__main__":

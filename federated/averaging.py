@@ -128,7 +128,10 @@ def dp_avg(models: Sequence[nn.Module], start: nn.Module | None,
         for model in models:
             tensors = _module.tensors(model)
             update = [tensors[i][0] - b for i, b in zip(floating, base)]
-            norm = sum((u * u).sum() for u in update).sqrt()
+            squares = (update[0] * update[0]).sum()
+            for u in update[1:]:
+                squares = squares + (u * u).sum()
+            norm = squares.sqrt()
             scale = (norm.reciprocal() * max_update_norm).clamp(max=1.0)
             for j, u in enumerate(update):
                 total[j] = u * scale if total[j] is None else total[j] + u * scale

@@ -35,32 +35,39 @@ def records(n: int = 40, features: int = 5, seed: int = 0) -> tuple[torch.Tensor
 
 # ---- the accountant ------------------------------------------------------------------------
 
+
 def test_epsilon_is_what_opacus_accountant_says():
     accountant = RDPAccountant()
     for _ in range(30):
         accountant.step(noise_multiplier=1.3, sample_rate=0.05)
     assert dp.epsilon(1.3, sample_rate=0.05, steps=30, delta=1e-5) == pytest.approx(
-        accountant.get_epsilon(1e-5), rel=1e-12)
+        accountant.get_epsilon(1e-5), rel=1e-12
+    )
     # more noise costs less; more steps cost more
-    assert dp.epsilon(2.0, sample_rate=0.05, steps=30, delta=1e-5) < \
-        dp.epsilon(1.3, sample_rate=0.05, steps=30, delta=1e-5) < \
-        dp.epsilon(1.3, sample_rate=0.05, steps=60, delta=1e-5)
+    assert (
+        dp.epsilon(2.0, sample_rate=0.05, steps=30, delta=1e-5)
+        < dp.epsilon(1.3, sample_rate=0.05, steps=30, delta=1e-5)
+        < dp.epsilon(1.3, sample_rate=0.05, steps=60, delta=1e-5)
+    )
     with pytest.raises(ValueError, match="infinite"):
         dp.epsilon(0.0, sample_rate=0.05, steps=30, delta=1e-5)
 
 
 # ---- noisy counts and sums ----------------------------------------------------------------
 
+
 def test_noisy_count_is_laplace_around_the_true_count_and_spends_exactly(bob):
     ages = torch.tensor([23.0, 67, 45, 71, 80, 12, 65, 30])  # 4 are above 60
     data = bob.load(ages, private=True, epsilon=5000.0)
     dp.reproducible(bob, 0)
-    draws = torch.tensor([dp.noisy_count(data, epsilon=2.0, above=60).get().item()
-                          for _ in range(2000)], dtype=torch.float64)
+    draws = torch.tensor(
+        [dp.noisy_count(data, epsilon=2.0, above=60).get().item() for _ in range(2000)],
+        dtype=torch.float64,
+    )
     # Laplace(0, b) with b = 1/epsilon: mean 0, mean absolute deviation b, variance 2 b^2
     assert draws.mean().item() == pytest.approx(4.0, abs=0.05)
     assert (draws - 4).abs().mean().item() == pytest.approx(0.5, rel=0.06)
-    assert draws.var().item() == pytest.approx(2 * 0.5 ** 2, rel=0.12)
+    assert draws.var().item() == pytest.approx(2 * 0.5**2, rel=0.12)
     assert bob.policy.remaining(data.id_at_location) == pytest.approx(5000.0 - 2000 * 2.0)
     # without `above`, nonzero records are counted
     flags = bob.load(torch.tensor([1.0, 0, 1, 1, 0]), private=True, epsilon=1e6)
@@ -123,6 +130,7 @@ def test_queries_need_the_loaded_dataset_a_budget_and_sane_arguments(bob):
 
 # ---- DP-SGD ---------------------------------------------------------------------------------
 
+
 def small_model() -> nn.Sequential:
     torch.manual_seed(3)
     return nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
@@ -133,8 +141,17 @@ def test_dp_train_reports_the_accountants_epsilon_and_charges_both_datasets(bob)
     data = bob.load(x, private=True, epsilon=50.0)
     target = bob.load(y, private=True, epsilon=60.0)
     dp.reproducible(bob, 1)
-    model, spent = dp.train(small_model(), data, target, epochs=3, batch_size=10, lr=0.5,
-                            noise_multiplier=1.1, max_grad_norm=1.0, delta=1e-3)
+    model, spent = dp.train(
+        small_model(),
+        data,
+        target,
+        epochs=3,
+        batch_size=10,
+        lr=0.5,
+        noise_multiplier=1.1,
+        max_grad_norm=1.0,
+        delta=1e-3,
+    )
     accountant = RDPAccountant()
     for _ in range(3 * 4):  # 3 epochs of 40/10 = 4 Poisson batches
         accountant.step(noise_multiplier=1.1, sample_rate=0.25)
@@ -152,8 +169,17 @@ def test_dp_exit_is_open_when_the_owner_closed_the_model_exit(bob):
     x, y = records(20)
     data = bob.load(x, private=True, epsilon=20.0, model_exit=False)
     target = bob.load(y, private=True, epsilon=20.0, model_exit=False)
-    model, spent = dp.train(small_model(), data, target, epochs=1, batch_size=10, lr=0.5,
-                            noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-3)
+    model, spent = dp.train(
+        small_model(),
+        data,
+        target,
+        epochs=1,
+        batch_size=10,
+        lr=0.5,
+        noise_multiplier=1.0,
+        max_grad_norm=1.0,
+        delta=1e-3,
+    )
     assert isinstance(model.get()[0].weight, nn.Parameter)
     assert bob.policy.remaining(data.id_at_location) == pytest.approx(20.0 - spent)
 
@@ -168,8 +194,17 @@ def test_dp_train_over_budget_is_refused_before_it_runs(bob):
     planned = dp.epsilon(0.8, sample_rate=0.25, steps=20, delta=1e-3)
     assert planned > 1.0
     with pytest.raises(BudgetExceededError, match="left"):
-        dp.train(model, data, target, epochs=5, batch_size=10, lr=0.5,
-                 noise_multiplier=0.8, max_grad_norm=1.0, delta=1e-3)
+        dp.train(
+            model,
+            data,
+            target,
+            epochs=5,
+            batch_size=10,
+            lr=0.5,
+            noise_multiplier=0.8,
+            max_grad_norm=1.0,
+            delta=1e-3,
+        )
     assert_same_state(before, bob)
     assert sy.module.location(model) is None  # not even sent
     assert all(torch.equal(p, w) for p, w in zip(model.parameters(), weights))
@@ -182,8 +217,17 @@ def test_dp_train_refused_when_one_of_the_two_budgets_is_short(bob):
     data = bob.load(x, private=True, epsilon=100.0)
     target = bob.load(y, private=True, epsilon=0.1)
     with pytest.raises(BudgetExceededError):
-        dp.train(small_model(), data, target, epochs=1, batch_size=10, lr=0.5,
-                 noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-3)
+        dp.train(
+            small_model(),
+            data,
+            target,
+            epochs=1,
+            batch_size=10,
+            lr=0.5,
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+            delta=1e-3,
+        )
     assert bob.policy.remaining(data.id_at_location) == 100.0  # all or none
 
 
@@ -198,19 +242,31 @@ class Mixer(nn.Module):
         return self.fc(x + x.mean(0))
 
 
-@pytest.mark.parametrize("model, error, match", [
-    (Mixer(), TypeError, "nn.Sequential"),
-    (nn.Sequential(nn.Linear(5, 2), nn.BatchNorm1d(2)), TypeError, "BatchNorm1d"),
-    (nn.Sequential(nn.Flatten(0), nn.Linear(10 * 5, 2)), ValueError, "batch dimension"),
-    (nn.Sequential(Mixer()), TypeError, "Mixer"),
-])
+@pytest.mark.parametrize(
+    "model, error, match",
+    [
+        (Mixer(), TypeError, "nn.Sequential"),
+        (nn.Sequential(nn.Linear(5, 2), nn.BatchNorm1d(2)), TypeError, "BatchNorm1d"),
+        (nn.Sequential(nn.Flatten(0), nn.Linear(10 * 5, 2)), ValueError, "batch dimension"),
+        (nn.Sequential(Mixer()), TypeError, "Mixer"),
+    ],
+)
 def test_dp_train_refuses_models_that_could_mix_examples(bob, model, error, match):
     x, y = records(10)
     data = bob.load(x, private=True, epsilon=10.0)
     target = bob.load(y, private=True, epsilon=10.0)
     with pytest.raises(error, match=match):
-        dp.train(model, data, target, epochs=1, batch_size=5, lr=0.1,
-                 noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-3)
+        dp.train(
+            model,
+            data,
+            target,
+            epochs=1,
+            batch_size=5,
+            lr=0.1,
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+            delta=1e-3,
+        )
     assert bob.policy.remaining(data.id_at_location) == 10.0
 
 
@@ -241,15 +297,33 @@ def test_dp_train_refuses_a_model_already_on_the_worker(bob):
     disguised = nn.Sequential(nn.Linear(10, 5)).send(bob)
     before = snapshot(bob)
     with pytest.raises(ValueError, match="model that is here"):
-        dp.train(disguised, data, target, epochs=1, batch_size=5, lr=0.1,
-                 noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-3)
+        dp.train(
+            disguised,
+            data,
+            target,
+            epochs=1,
+            batch_size=5,
+            lr=0.1,
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+            delta=1e-3,
+        )
     assert_same_state(before, bob)
     assert bob.policy.remaining(data.id_at_location) == 10.0
     replaced = small_model()
     replaced[0].forward = lambda x: x + x.mean(0)
     with pytest.raises(ValueError, match="forward"):
-        dp.train(replaced, data, target, epochs=1, batch_size=5, lr=0.1,
-                 noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-3)
+        dp.train(
+            replaced,
+            data,
+            target,
+            epochs=1,
+            batch_size=5,
+            lr=0.1,
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+            delta=1e-3,
+        )
 
 
 def test_a_failure_during_training_says_nothing_about_the_data(bob):
@@ -257,8 +331,17 @@ def test_a_failure_during_training_says_nothing_about_the_data(bob):
     data = bob.load(x, private=True, epsilon=50.0)
     target = bob.load(y * 7, private=True, epsilon=50.0)  # labels 0 and 7, two outputs
     with pytest.raises(RuntimeError) as caught:
-        dp.train(small_model(), data, target, epochs=1, batch_size=10, lr=0.5,
-                 noise_multiplier=1.0, max_grad_norm=1.0, delta=1e-3)
+        dp.train(
+            small_model(),
+            data,
+            target,
+            epochs=1,
+            batch_size=10,
+            lr=0.5,
+            noise_multiplier=1.0,
+            max_grad_norm=1.0,
+            delta=1e-3,
+        )
     assert "Target" not in str(caught.value) and "bounds" not in str(caught.value)
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
     planned = dp.epsilon(1.0, sample_rate=0.5, steps=2, delta=1e-3)
@@ -273,6 +356,7 @@ def test_non_finite_records_count_as_zero(bob):
 
 
 # ---- the crafted-model attack (issue 12) ------------------------------------------------------
+
 
 def crafted() -> nn.Sequential:
     """One linear layer with a bias: for one example x, the weight's gradient is the
@@ -309,21 +393,41 @@ def test_crafted_model_under_dp_sgd_gives_noise_and_runs_out_of_budget(bob):
     dp.reproducible(bob, 5)
     errors = []
     for _ in range(2):
-        model, spent = dp.train(crafted(), data, target, epochs=1, batch_size=1, lr=0.1,
-                                noise_multiplier=1.5, max_grad_norm=1.0, delta=1e-3,
-                                loss="mse")
+        model, spent = dp.train(
+            crafted(),
+            data,
+            target,
+            epochs=1,
+            batch_size=1,
+            lr=0.1,
+            noise_multiplier=1.5,
+            max_grad_norm=1.0,
+            delta=1e-3,
+            loss="mse",
+        )
         leaked = reconstruct(crafted(), model.get())
         errors.append(((leaked - x[0]).norm() / x[0].norm()).item())
     assert spent == pytest.approx(dp.epsilon(1.5, sample_rate=0.1, steps=10, delta=1e-3))
     assert min(errors) > 0.5  # relative error: the record is not read back
     with pytest.raises(BudgetExceededError):  # and asking again and again runs dry
         for _ in range(10):
-            dp.train(crafted(), data, target, epochs=1, batch_size=1, lr=0.1,
-                     noise_multiplier=1.5, max_grad_norm=1.0, delta=1e-3, loss="mse")
+            dp.train(
+                crafted(),
+                data,
+                target,
+                epochs=1,
+                batch_size=1,
+                lr=0.1,
+                noise_multiplier=1.5,
+                max_grad_norm=1.0,
+                delta=1e-3,
+                loss="mse",
+            )
     assert bob.policy.remaining(data.id_at_location) < spent
 
 
 # ---- DP-FedAvg --------------------------------------------------------------------------------
+
 
 def clipped(start: nn.Module, model: nn.Module, bound: float) -> nn.Module:
     """By hand: start + the model's update scaled to norm at most `bound`."""
@@ -366,8 +470,9 @@ def test_dp_fedavg_noise_has_the_stated_scale():
     start = nn.Sequential(nn.Linear(100, 100))
     models = [sy.module.copy_module(start) for _ in range(4)]  # every update is zero
     result = sy.federated_avg(models, start=start, max_update_norm=0.7, noise_multiplier=1.5)
-    noise = torch.cat([(r - s).reshape(-1) for r, s in zip(result.parameters(),
-                                                            start.parameters())])
+    noise = torch.cat(
+        [(r - s).reshape(-1) for r, s in zip(result.parameters(), start.parameters())]
+    )
     assert noise.numel() == 10100
     # standard deviation noise_multiplier * C / n per number
     assert noise.std().item() == pytest.approx(1.5 * 0.7 / 4, rel=0.03)
@@ -382,8 +487,9 @@ def test_dp_fedavg_bounds_one_clients_influence():
             p.add_(1e6)
     base = sy.federated_avg(models, start=start, max_update_norm=0.5)
     other = sy.federated_avg(models[:2] + [huge], start=start, max_update_norm=0.5)
-    moved = math.sqrt(sum(((a - b) ** 2).sum().item()
-                          for a, b in zip(base.parameters(), other.parameters())))
+    moved = math.sqrt(
+        sum(((a - b) ** 2).sum().item() for a, b in zip(base.parameters(), other.parameters()))
+    )
     assert moved <= 2 * 0.5 / 3 + 1e-6  # two clipped updates differ by at most 2C, over n
 
 
@@ -393,8 +499,9 @@ def test_dp_fedavg_runs_on_the_aggregator():
     start, models = clients()
     expected = sy.federated_avg(models, start=start, max_update_norm=0.5)
     sent = [sy.module.copy_module(m).send(aggregator) for m in models]
-    result = sy.federated_avg(sent, start=sy.module.copy_module(start).send(aggregator),
-                              max_update_norm=0.5)
+    result = sy.federated_avg(
+        sent, start=sy.module.copy_module(start).send(aggregator), max_update_norm=0.5
+    )
     assert result[0].weight.location is aggregator
     for r, e in zip(result.get().parameters(), expected.parameters()):
         torch.testing.assert_close(r, e, rtol=0, atol=1e-6)

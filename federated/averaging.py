@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -16,9 +16,12 @@ from federated.errors import WorkerMismatchError
 from federated.fixed_precision import FixedPrecisionTensor
 from federated.sharing import AdditiveSharingTensor
 
+if TYPE_CHECKING:
+    from federated.contract import Worker
+
 
 def _check_architecture(models: Sequence[nn.Module]) -> None:
-    shapes = [[tuple(t.shape) for t, _ in _module._tensors(m)] for m in models]
+    shapes = [[tuple(t.shape) for t, _ in _module.tensors(m)] for m in models]
     if any(s != shapes[0] for s in shapes):
         raise ValueError("federated_avg needs models of one architecture (same shapes)")
 
@@ -39,8 +42,10 @@ def _check(models: Sequence[nn.Module], weights: Sequence[float] | None) -> list
 
 
 def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None = None, *,
-                  secure: bool = False, crypto_provider: Any = None,
-                  precision: int = 6) -> nn.Module:
+                  secure: bool = False, crypto_provider: Worker | None = None,
+                  precision: int = 6, start: nn.Module | None = None,
+                  max_update_norm: float | None = None,
+                  noise_multiplier: float = 0.0) -> nn.Module:
     """A new model whose every parameter is the weighted mean of the models' parameters.
 
     `weights` are usually each model's number of training samples; by default all count
@@ -56,14 +61,21 @@ def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None =
     No worker and not the caller ever sees another owner's model. The result is a model
     here, equal to the plain average within 10**-precision per owner. Sums need no
     Beaver triples, so `crypto_provider` is only passed on to the shares.
+
+    DP-FedAvg (`start=`, `max_update_norm=`, `noise_multiplier=`): see `dp_avg`.
     """
+    if start is not None or max_update_norm is not None or noise_multiplier:
+        if secure or weights is not None:
+            raise ValueError("DP-FedAvg weighs every client alike and works in plain mode: "
+                             "drop `weights` and `secure`")
+        return dp_avg(models, start, max_update_norm, noise_multiplier)
     if secure:
         return _secure_avg(models, weights, crypto_provider, precision)
     shares = _check(models, weights)
     average = _module.copy_module(models[0])
-    columns = zip(*(_module._tensors(m) for m in models))
+    columns = zip(*(_module.tensors(m) for m in models))
     with torch.no_grad():
-        for target, column in zip(_module._tensors(average), columns):
+        for target, column in zip(_module.tensors(average), columns):
             tensor, _ = target
             if not tensor.dtype.is_floating_point:
                 continue
@@ -74,8 +86,66 @@ def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None =
     return average
 
 
+def dp_avg(models: Sequence[nn.Module], start: nn.Module | None,
+           max_update_norm: float | None, noise_multiplier: float) -> nn.Module:
+    """DP-FedAvg (McMahan et al., 2018): `start` plus the noisy mean of clipped updates.
+
+    Each client's update, its model minus `start` over every floating-point tensor
+    together, is scaled down to L2 norm at most C = `max_update_norm`. The clipped
+    updates are summed, Gaussian noise of standard deviation `noise_multiplier` * C is
+    added to every number of the sum, and the sum is divided by n, the number of models.
+
+    What this guarantees: client-level differential privacy of the new model. Two
+    federations are neighbours when they differ in one client's whole contribution,
+    present in one and zero in the other (n, the number of clients, is public). That
+    changes the sum by at most C, so each round is the Gaussian mechanism with
+    sensitivity C; `federated.dp.epsilon(noise_multiplier, sample_rate=1.0,
+    steps=rounds, delta=...)` gives, from Opacus's RDP accountant, the epsilon of that
+    many rounds in which every client takes part. A client-level guarantee covers every
+    record of that client too.
+
+    What it does not guarantee: the models must all be in one place (an aggregator, or
+    here), and that place sees every clipped update before the noise. The noise is drawn
+    there, so the caller does not know it; VirtualWorkers share this process and its
+    random generator, so with them this is a simulation of that trust.
+    """
+    if start is None or max_update_norm is None:
+        raise ValueError("DP-FedAvg needs the round's starting model (`start=`) and the "
+                         "clipping bound (`max_update_norm=`)")
+    if not (max_update_norm > 0 and noise_multiplier >= 0):
+        raise ValueError("need max_update_norm > 0 and noise_multiplier >= 0")
+    _check(models, None)
+    _check_architecture([start, *models])
+    where = _module.location(models[0])
+    if _module.location(start) is not where:
+        raise WorkerMismatchError(
+            "DP-FedAvg needs the starting model where the models are: send a copy of it "
+            "there, `start.copy().send(aggregator)`.")
+    floating = [i for i, (t, _) in enumerate(_module.tensors(start)) if t.dtype.is_floating_point]
+    base = [_module.tensors(start)[i][0] for i in floating]
+    total: list = [None] * len(base)
+    with torch.no_grad():
+        for model in models:
+            tensors = _module.tensors(model)
+            update = [tensors[i][0] - b for i, b in zip(floating, base)]
+            squares = (update[0] * update[0]).sum()
+            for u in update[1:]:
+                squares = squares + (u * u).sum()
+            norm = squares.sqrt()
+            scale = (norm.reciprocal() * max_update_norm).clamp(max=1.0)
+            for j, u in enumerate(update):
+                total[j] = u * scale if total[j] is None else total[j] + u * scale
+        average = _module.copy_module(start)
+        targets = _module.tensors(average)
+        for i, b, s in zip(floating, base, total):
+            if noise_multiplier:
+                s = s + torch.randn_like(s) * (noise_multiplier * max_update_norm)
+            targets[i][0].copy_(b + s / len(models))
+    return average
+
+
 def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
-                crypto_provider: Any, precision: int) -> nn.Module:
+                crypto_provider: Worker | None, precision: int) -> nn.Module:
     owners = [_module.location(m) for m in models]
     if len(models) < 2 or any(w is None for w in owners) or \
             len({w.id for w in owners}) != len(owners):
@@ -85,14 +155,14 @@ def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
         )
     _check_architecture(models)
     fractions = _fractions(weights, len(models))
-    tensors = [_module._tensors(m) for m in models]
+    tensors = [_module.tensors(m) for m in models]
     # A local model of the same architecture, built without fetching anyone's values.
     memo = {id(t): (nn.Parameter(torch.zeros(t.shape, dtype=t.dtype), t.requires_grad)
                     if is_param else torch.zeros(t.shape, dtype=t.dtype))
             for t, is_param in tensors[0]}
     average = copy.deepcopy(models[0], memo)
     with torch.no_grad():
-        for j, (target, _) in enumerate(_module._tensors(average)):
+        for j, (target, _) in enumerate(_module.tensors(average)):
             if not target.dtype.is_floating_point:
                 target.copy_(tensors[0][j][0].copy().get())  # a counter, not data
                 continue

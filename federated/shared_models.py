@@ -6,7 +6,7 @@
 
 A module keeps its parameters in `_parameters`; this swaps each for its fixed-precision
 (then shared) value, so the module's own `forward` runs on shares through the torch
-functions of `federated.shared_nn`. `TorchHook` calls `install()`.
+functions of `federated.shared_nn`. `TorchHook` adds them to torch and `unhook()` takes them away.
 """
 
 from __future__ import annotations
@@ -78,12 +78,3 @@ def optimizer_fix_precision(self: torch.optim.Optimizer, *args: Any,
     values encodes `lr` itself, so the optimizer is returned as it is."""
     return self
 
-
-def install() -> None:
-    """Give tensors, modules and optimizers their fixed-precision and sharing methods."""
-    for name in ("fix_precision", "fix_prec"):
-        setattr(torch.Tensor, name, tensor_fix_precision)
-        setattr(nn.Module, name, module_fix_precision)
-        setattr(torch.optim.Optimizer, name, optimizer_fix_precision)
-    torch.Tensor.share = tensor_share
-    nn.Module.share = module_share

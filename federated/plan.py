@@ -84,7 +84,7 @@ class PlanGraph:
         """The plan as a JSON header part and its state tensors (for safetensors)."""
         header = {"inputs": self.inputs, "state": len(self.state), "ops": self.ops,
                   "output": self.output}
-        return header, {f"s{i}": t.detach() for i, t in enumerate(self.state)}
+        return header, {f"s{i}": t.detach().clone() for i, t in enumerate(self.state)}
 
     @classmethod
     def from_json(cls, header: Any, tensors: dict[str, torch.Tensor]) -> PlanGraph:
@@ -323,10 +323,12 @@ def _convert(graph: fx.Graph, root: nn.Module, args: list[torch.Tensor],
         steps.append((node, func))
 
     numbers = {n: i for i, n in enumerate(placeholders[:len(args)])}
-    for node in carried:
-        numbers[node] = len(numbers)
+    unique: dict[int, int] = {}  # id(tensor) -> its slot: a tensor used twice is carried once
+    for node, tensor in carried.items():
+        numbers[node] = unique.setdefault(id(tensor), len(args) + len(unique))
+    next_slot = len(args) + len(unique)
     for node, _ in steps:
-        numbers[node] = len(numbers)
+        numbers[node], next_slot = next_slot, next_slot + 1
 
     def wire(a: Any) -> Any:
         return fx.node.map_arg(a, lambda n: Ref(numbers[n]) if n in numbers else values[n])
@@ -347,7 +349,8 @@ def _convert(graph: fx.Graph, root: nn.Module, args: list[torch.Tensor],
         out = protocol.encode(wire(output), _no_tensor)
     except ProtocolError:
         raise PlanError("a plan returns tensors, or tuples and lists of them") from None
-    return PlanGraph(len(args), list(carried.values()), ops, out)
+    kept = list({id(t): t for t in carried.values()}.values())
+    return PlanGraph(len(args), kept, ops, out)
 
 
 def _plain(func: Any) -> bool:

@@ -110,15 +110,20 @@ class PlanGraph:
         return cls(inputs, state, ops, header.get("output"))
 
     def run(self, args: Sequence[Any], state: Sequence[Any],
-            call: Callable[[Callable[..., Any], tuple, dict], Any]) -> tuple[Any, list[Any]]:
+            call: Callable[[Callable[..., Any], tuple, dict], Any],
+            slots: list[Any] | None = None) -> Any:
         """Run every operation with `call(func, args, kwargs)`; `args` and `state` are
         whatever `call` understands (tensors here, pointers or references on a worker).
 
-        Returns the output and every slot, so the caller can free what it made.
+        `slots`, if given, is filled with every value made, so the caller can free them
+        (also when an operation fails halfway).
         """
         if len(args) != self.inputs:
             raise PlanError(f"this plan takes {self.inputs} tensor(s), got {len(args)}")
-        slots: list[Any] = [*args, *state]
+        if len(state) != len(self.state):
+            raise PlanError("the plan's state does not match its graph")
+        slots = [] if slots is None else slots
+        slots.extend([*args, *state])
 
         def resolve(k: int) -> Any:
             return slots[k]
@@ -131,7 +136,7 @@ class PlanGraph:
             call_args = protocol.decode(op.get("args", {"$tuple": []}), resolve)
             kwargs = protocol.decode(op.get("kwargs", {"$dict": []}), resolve)
             slots.append(call(func, tuple(call_args), kwargs))
-        return protocol.decode(self.output, resolve), slots
+        return protocol.decode(self.output, resolve)
 
 
 def _check_op(op: Any, slots: int, index: int) -> None:
@@ -255,10 +260,11 @@ def trace(function: Callable[..., Any], args: Sequence[torch.Tensor],
                               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
                     concrete = {params[-1].name: State(state)}
                 graph = tracer.trace(function, concrete_args=concrete)
-    except fx.proxy.TraceError as error:
+    except Exception as error:  # fx's TraceError, or a proxy used as a Python value
         raise PlanError(
-            f"this function cannot be traced into a plan: {error}. A plan is a straight "
-            "line of tensor operations: no `if` or loop on tensor values."
+            f"this function cannot be traced into a plan ({type(error).__name__}: {error}). "
+            "A plan is a straight line of tensor operations: no `if` or loop on tensor "
+            "values, no conversion of a tensor to Python values."
         ) from None
     return _convert(graph, tracer.root, list(args), list(state))
 
@@ -417,12 +423,13 @@ def run_kept(worker: Any, plan_id: Any, args: Sequence[Any],
         raise PlanError(f"{getattr(worker, 'id', worker)} holds no plan {plan_id!r}: send it "
                         "first with `plan.send(worker)`")
     known = {h.id_at_location for h in (*args, *kept.state)}
+    slots: list[Any] = []  # filled as the plan runs, so a failure can free what it made
     try:
-        output, slots = kept.graph.run(args, kept.state, call)
+        output = kept.graph.run(args, kept.state, call, slots)
         output = _protect_state(output, {h.id_at_location for h in kept.state}, call)
     except Exception:
         if free is not None:
-            for h in _handles(slots if "slots" in locals() else []):
+            for h in _handles(slots):
                 if h.id_at_location not in known:
                     free(h.id_at_location)
         raise
@@ -534,7 +541,8 @@ class PlanPointer:
                 "command": "plan", "action": "run", "plan": self.id_at_location,
                 "args": [a.id_at_location for a in args]})
             return self._pointers(reply, {a.id_at_location: a for a in args})
-        return run_kept(self.location, self.id_at_location, args, self.location.execute)
+        return run_kept(self.location, self.id_at_location, args, self.location.execute,
+                        self.location.free)
 
     def _pointers(self, value: Any, inputs: dict[int, PointerTensor]) -> Any:
         if isinstance(value, dict) and "$obj" in value:
@@ -650,9 +658,7 @@ class Plan(nn.Module):
     def _run_here(self, args: Sequence[torch.Tensor]) -> Any:
         """Run the graph itself here, exactly as a worker will."""
         assert self.graph is not None
-        output, _ = self.graph.run(list(args), self.graph.state,
-                                   lambda f, a, k: f(*a, **k))
-        return output
+        return self.graph.run(list(args), self.graph.state, lambda f, a, k: f(*a, **k))
 
 
 def func2plan(args_shape: Sequence[Sequence[int]] | None = None,

@@ -234,9 +234,12 @@ def _tensor_method(node: fx.Node, values: list[Any]) -> tuple[Callable[..., Any]
     if target is getattr:
         attr = values[1] if len(values) == 2 else None
         descriptor = getattr(torch.Tensor, attr, None) if isinstance(attr, str) else None
-        if not hasattr(descriptor, "__get__") or callable(descriptor):
+        getter = getattr(descriptor, "__get__", None)
+        if getter is None or callable(descriptor):
             raise PlanError(f"a plan may read tensor attributes only, not {attr!r}")
-        return descriptor.__get__, [0]
+        return getter, [0]
+    if not callable(target):
+        raise PlanError(f"`{target}` cannot be in a plan (only tensor operations)")
     return target, order
 
 
@@ -300,8 +303,8 @@ def _convert(graph: fx.Graph, root: nn.Module, args: list[torch.Tensor],
             continue
         if node.op not in ("call_function", "call_method"):
             raise PlanError(f"`{node.target}` cannot be in a plan (only tensor operations)")
-        arg_values = list(fx.node.map_arg(node.args, values.__getitem__))
-        kwargs = fx.node.map_arg(dict(node.kwargs), values.__getitem__)
+        arg_values = list(_map_nodes(node.args, values.__getitem__))
+        kwargs = _map_nodes(dict(node.kwargs), values.__getitem__)
         source = arg_values[0] if arg_values else None
         if node.target is operator.getitem and isinstance(source, (tuple, list)):
             values[node] = source[arg_values[1]]
@@ -337,16 +340,15 @@ def _convert(graph: fx.Graph, root: nn.Module, args: list[torch.Tensor],
         numbers[node], next_slot = next_slot, next_slot + 1
 
     def wire(a: Any) -> Any:
-        return fx.node.map_arg(a, lambda n: Ref(numbers[n]) if n in numbers else values[n])
+        return _map_nodes(a, lambda n: Ref(numbers[n]) if n in numbers else values[n])
 
     ops: list[dict[str, Any]] = []
     for node, func in steps:
         if func is _ITEM:
-            ops.append({"op": _ITEM, "of": numbers[node.args[0]],  # type: ignore[index]
-                        "index": int(values[node.args[1]] if isinstance(node.args[1], fx.Node)
-                                     else node.args[1])})
+            source: Any = node.args[0]  # the node of the tuple-valued result
+            ops.append({"op": _ITEM, "of": numbers[source], "index": int(wire(node.args[1]))})
             continue
-        _, order = _tensor_method(node, list(fx.node.map_arg(node.args, values.__getitem__)))
+        _, order = _tensor_method(node, list(_map_nodes(node.args, values.__getitem__)))
         call_args = list(wire(node.args))
         ops.append({"op": protocol.op_name(func),
                     "args": protocol.encode(tuple(call_args[i] for i in order), _no_tensor),
@@ -357,6 +359,19 @@ def _convert(graph: fx.Graph, root: nn.Module, args: list[torch.Tensor],
         raise PlanError("a plan returns tensors, or tuples and lists of them") from None
     kept = list({id(t): t for t in carried.values()}.values())
     return PlanGraph(len(args), kept, ops, out)
+
+
+def _map_nodes(value: Any, fn: Callable[[fx.Node], Any]) -> Any:
+    """`value` with every fx node in it replaced by `fn(node)`."""
+    if isinstance(value, fx.Node):
+        return fn(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_map_nodes(v, fn) for v in value)
+    if isinstance(value, dict):
+        return {k: _map_nodes(v, fn) for k, v in value.items()}
+    if isinstance(value, slice):
+        return slice(*(_map_nodes(v, fn) for v in (value.start, value.stop, value.step)))
+    return value
 
 
 def _plain(func: Any) -> bool:

@@ -345,8 +345,9 @@ def _convert(graph: fx.Graph, root: nn.Module, args: list[torch.Tensor],
     ops: list[dict[str, Any]] = []
     for node, func in steps:
         if func is _ITEM:
-            source: Any = node.args[0]  # the node of the tuple-valued result
-            ops.append({"op": _ITEM, "of": numbers[source], "index": int(wire(node.args[1]))})
+            tuple_node: Any = node.args[0]  # the node of the tuple-valued result
+            ops.append({"op": _ITEM, "of": numbers[tuple_node],
+                        "index": int(wire(node.args[1]))})
             continue
         _, order = _tensor_method(node, list(_map_nodes(node.args, values.__getitem__)))
         call_args = list(wire(node.args))

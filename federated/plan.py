@@ -677,13 +677,18 @@ class Plan(nn.Module):
         return self.graph.run(list(args), self.graph.state, lambda f, a, k: f(*a, **k))
 
 
-def func2plan(args_shape: Sequence[Sequence[int]] | None = None,
-              state: Sequence[torch.Tensor] = ()) -> Callable[[Callable[..., Any]], Plan]:
+def func2plan(args_shape: Sequence[Sequence[int]] | Callable[..., Any] | None = None,
+              state: Sequence[torch.Tensor] = ()) -> Any:
     """`@sy.func2plan()`: the function becomes a `Plan`; with `args_shape` it is built at
-    once on zeros of those shapes, else on the first call or `plan.build(...)`."""
+    once on zeros of those shapes, else on the first call or `plan.build(...)`.
+    `@sy.func2plan` without parentheses works too."""
+    if callable(args_shape):  # used without parentheses: args_shape is the function
+        return Plan(args_shape, state=state)
+    shapes = args_shape
+
     def decorate(function: Callable[..., Any]) -> Plan:
         plan = Plan(function, state=state)
-        if args_shape is not None:
-            plan.build(*(torch.zeros(*shape) for shape in args_shape))
+        if shapes is not None:
+            plan.build(*(torch.zeros(*shape) for shape in shapes))
         return plan
     return decorate

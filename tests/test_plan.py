@@ -98,6 +98,16 @@ def test_func2plan_without_shape_builds_on_build():
         assert torch.allclose(got, want)
 
 
+def test_func2plan_without_parentheses():
+    @sy.func2plan
+    def halve(x):
+        return x / 2
+
+    assert isinstance(halve, sy.Plan) and not halve.is_built
+    assert torch.equal(halve(torch.tensor([4.0, -2.0])), torch.tensor([2.0, -1.0]))
+    assert halve.is_built
+
+
 def test_the_graph_is_plain_json_naming_allow_listed_ops():
     import json
 

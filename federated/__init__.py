@@ -27,9 +27,11 @@ from federated.errors import (
 from federated.fixed_precision import FixedPrecisionTensor
 from federated.hook import TorchHook, local_worker
 from federated.optim import Optims
+from federated.plan import Plan, PlanError, PlanPointer, func2plan
 from federated.pointer import PointerTensor
 from federated.process import WorkerProcess
 from federated.remote import RemoteWorker
+from federated.sandbox import PrivateGridNetwork, create_sandbox
 from federated.sharing import AdditiveSharingTensor
 from federated.virtual_worker import VirtualWorker
 
@@ -59,4 +61,10 @@ __all__ = [
     "RemoteWorker",
     "WorkerProcess",
     "federated_avg",
+    "Plan",
+    "PlanError",
+    "PlanPointer",
+    "PrivateGridNetwork",
+    "create_sandbox",
+    "func2plan",
 ]

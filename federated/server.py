@@ -164,6 +164,12 @@ class WorkerServicer:
         return protocol.describe(Ref(pointer.id_at_location, tuple(pointer.shape),
                                      pointer.dtype)), {}
 
+    def do_plan(self, header: dict, tensors: dict) -> tuple[Any, dict]:
+        """Keep, run or forget a plan: a checked graph of allow-listed ops (plan.py)."""
+        from federated.plan import serve_plan
+
+        return serve_plan(self.worker, header, tensors)
+
     # ---- helpers --------------------------------------------------------------------------
 
     def _ref(self, obj_id: int) -> Ref:

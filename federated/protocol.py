@@ -22,14 +22,24 @@ import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from federated.errors import FederatedError
+from federated.errors import FederatedError, StalePointerError
 
+METHOD = "/federated.Worker/Call"  # the one gRPC method a worker server answers
+DEFAULT_MAX_MESSAGE = 256 * 2**20
 MAX_HEADER = 16 * 2**20  # a header is small; a huge one is an attack or a bug
 _LENGTH = struct.Struct(">I")
 
 
 class ProtocolError(FederatedError, ValueError):
     """A message that does not follow the schema: refused, and nothing is changed."""
+
+
+class QuotaExceededError(FederatedError, RuntimeError):
+    """A caller asked a worker server to keep more objects or bytes than its quota."""
+
+
+class WorkerRestartedError(StalePointerError):
+    """A pointer made before its worker server restarted: its object is gone."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ from torch import nn, optim
 
 import federated as sy
 from federated import protocol
-from federated.server import METHOD, WorkerServicer
+from federated.access import Caller, Callers
+from federated.protocol import METHOD
+from federated.servicer import WorkerServicer
 
 TOKEN = "test-token"
 pytestmark = pytest.mark.xdist_group("remote-workers")
@@ -22,9 +24,12 @@ pytestmark = pytest.mark.xdist_group("remote-workers")
 
 @pytest.fixture(scope="module")
 def servers():
-    with sy.WorkerProcess("bob", token=TOKEN) as bob, \
-            sy.WorkerProcess("alice", token=TOKEN) as alice:
+    bob, alice = sy.WorkerProcess.group(["bob", "alice"], token=TOKEN)
+    try:
         yield bob, alice
+    finally:
+        bob.stop()
+        alice.stop()
 
 
 @pytest.fixture
@@ -170,7 +175,7 @@ def raw_call(port: int, payload: bytes, token: str | None = TOKEN) -> dict:
     (protocol.pack({"command": "run", "op": "Tensor.item", "args": {"$tuple": [{"$ref": 1}]}}),
      "ProtocolError"),
     (protocol.pack({"command": "exec", "code": "print(1)"}), "ProtocolError"),
-    (protocol.pack({"command": "fetch", "ids": [10**9]}), "ObjectNotFoundError"),
+    (protocol.pack({"command": "fetch", "ids": [10**9]}), "WorkerRestartedError"),
 ])
 def test_bad_messages_get_an_error_and_the_server_keeps_serving(remote, servers, payload,
                                                                 kind):
@@ -185,8 +190,9 @@ def test_bad_messages_get_an_error_and_the_server_keeps_serving(remote, servers,
 
 def test_wrong_or_missing_token_is_refused(servers):
     for token in ("wrong", None):
-        answer = raw_call(servers[0].port, protocol.pack({"command": "ping"}), token=token)
-        assert answer["error"]["type"] == "PermissionError"
+        with pytest.raises(grpc.RpcError) as refused:
+            raw_call(servers[0].port, protocol.pack({"command": "ping"}), token=token)
+        assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
     intruder = sy.RemoteWorker(None, id="bob", port=servers[0].port, token="wrong")
     with pytest.raises(PermissionError, match="token"):
         torch.ones(2).send(intruder)
@@ -255,11 +261,14 @@ class _Context:
     def invocation_metadata(self):
         return (("authorization", f"Bearer {TOKEN}"),)
 
+    def time_remaining(self):
+        return 10.0
+
 
 @settings(max_examples=300, deadline=None, database=None)
 @given(st.binary(max_size=512))
 def test_random_bytes_never_crash_the_decoder(payload):
-    servicer = WorkerServicer(sy.VirtualWorker(None, id="fuzz"), TOKEN)
+    servicer = WorkerServicer(sy.VirtualWorker(None, id="fuzz"), Callers([Caller("client", TOKEN)]))
     answer, _ = protocol.unpack(servicer.call(payload, _Context()))
     assert "error" in answer or "ok" in answer
     assert len(servicer.worker.objects) == 0
@@ -275,7 +284,7 @@ json_values = st.recursive(
 @settings(max_examples=300, deadline=None, database=None)
 @given(st.text(max_size=12), json_values, json_values)
 def test_random_headers_never_crash_the_server(command, args, extra):
-    servicer = WorkerServicer(sy.VirtualWorker(None, id="fuzz"), TOKEN)
+    servicer = WorkerServicer(sy.VirtualWorker(None, id="fuzz"), Callers([Caller("client", TOKEN)]))
     header = {"command": command, "op": "Tensor.add", "args": args, "ids": extra,
               "free": extra}
     answer, _ = protocol.unpack(servicer.call(protocol.pack(header), _Context()))

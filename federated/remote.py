@@ -20,7 +20,7 @@ import torch
 
 from federated import errors, protocol
 from federated.errors import FederatedError
-from federated.pointer import PointerTensor
+from federated.pointer import GET_GRAD, PointerTensor
 from federated.protocol import (
     DEFAULT_MAX_MESSAGE,
     METHOD,
@@ -38,7 +38,6 @@ _ERRORS = {name: getattr(errors, name) for name in errors.__all__} | {
     "QuotaExceededError": QuotaExceededError, "WorkerRestartedError": WorkerRestartedError,
     "TimeoutError": TimeoutError,
 }
-_GRAD = torch.Tensor.grad.__get__
 # The remote workers made in this process, by id: a worker may hand back a pointer to
 # another one (a chain), named only by its id.
 _KNOWN: weakref.WeakValueDictionary[str, RemoteWorker] = weakref.WeakValueDictionary()
@@ -164,12 +163,12 @@ class RemoteWorker:
                                        pointer.dtype))
         self._peers[where.id] = where
         info, _ = self.request({"command": "hold_pointer", "to": where.id, "target": target})
-        pointer._gone = f"sent to {self.id}"
+        pointer._retire(f"sent to {self.id}")
         return self._pointer(info)
 
     def grad_of(self, pointer: PointerTensor) -> PointerTensor | None:
         """`pointer.grad`: a pointer to the gradient on this worker, or None."""
-        return self.execute(_GRAD, (pointer,), None)
+        return self.execute(GET_GRAD, (pointer,), None)
 
     def execute(self, func: Any, args: tuple, kwargs: dict | None) -> Any:
         inputs: dict[int, PointerTensor] = {}
@@ -193,9 +192,7 @@ class RemoteWorker:
             same = inputs.get(ref.id_at_location)
             if same is None:
                 return PointerTensor(self, ref.id_at_location, ref.shape, ref.dtype)
-            from federated.worker import _refresh_shape
-
-            return _refresh_shape(same, torch.empty(ref.shape, dtype=ref.dtype, device="meta"))
+            return same._refresh(ref.shape, ref.dtype)
         if isinstance(value, dict) and "$return" in value:
             name, items = value["$return"]
             kind = getattr(torch.return_types, str(name), None)
@@ -264,10 +261,13 @@ class RemoteWorker:
     # ---- data owners and inspection ----------------------------------------------------
 
     def load(self, tensor: torch.Tensor, tag: str | list[str] = (), private: bool = False,
-             description: str = "") -> PointerTensor:
+             description: str = "", epsilon: float | None = None,
+             model_exit: bool = True) -> PointerTensor:
+        """The data owner places data (needs the server's owner token)."""
         tags = [tag] if isinstance(tag, str) else list(tag)
         info, _ = self.request({"command": "load", "tags": tags, "private": private,
-                                "description": description}, {"t0": tensor.detach()})
+                                "description": description, "epsilon": epsilon,
+                                "model_exit": model_exit}, {"t0": tensor.detach()})
         return self._pointer(info)
 
     def search(self, *tags: str) -> list[PointerTensor]:

@@ -33,7 +33,7 @@ from federated.access import Caller, Callers, TokenCheck, read_token, stderr
 from federated.peers import Peer, Peers, parse_named, peers_from_flags
 from federated.protocol import DEFAULT_MAX_MESSAGE
 from federated.servicer import Limits, WorkerServicer
-from federated.worker import VirtualWorker
+from federated.virtual_worker import VirtualWorker
 
 _THREADS = 8
 

@@ -147,7 +147,7 @@ class WorkerServicer:
         ids = self._local_ids(header)
         if len(set(ids)) != len(ids):
             raise ProtocolError("fetch names an object twice")
-        objs = [self.worker.lookup(i) for i in ids]
+        objs = [self.worker.store.lookup(i) for i in ids]
         out, flags, pointers = {}, [], {}
         for i, obj in enumerate(objs):
             if isinstance(obj, PointerTensor):  # a pointer on to a peer: hand it over
@@ -173,21 +173,15 @@ class WorkerServicer:
         for i, obj in zip(ids, objs):
             self.ledger.release(i)
             if isinstance(obj, PointerTensor):
-                obj._gone = "handed to the caller"  # the caller's pointer owns it now
+                obj._retire("handed to the caller")  # the caller's pointer owns it now
         return message
 
     def do_copy(self, header: dict, tensors: dict, call: Call) -> tuple[Any, dict]:
         (obj_id,) = self._local_ids(header)
-        ref = self._ref_local(obj_id)
-        detached, made = self._execute(torch.Tensor.detach, (ref,), None)
-        try:
-            copy, made_copy = self._execute(torch.Tensor.clone, (detached,), None)
-        finally:
-            self._free(detached.id_at_location)
-        if self.worker.lookup(obj_id).requires_grad and copy.dtype.is_floating_point:
-            self._execute(torch.Tensor.requires_grad_, (copy,), None)
-        self._charge(call, made_copy)
-        return self._describe(copy.id_at_location), {}
+        pointer = self.worker.copy_object(obj_id)
+        pointer._retire("handed to the caller")  # the caller's own pointer frees the copy
+        self._charge(call, [pointer.id_at_location])
+        return self._describe(pointer.id_at_location), {}
 
     def do_move(self, header: dict, tensors: dict, call: Call) -> tuple[Any, dict]:
         """Send an object straight to a configured peer."""
@@ -229,20 +223,29 @@ class WorkerServicer:
                 f"or with the token of --owner-token-file")
         if set(tensors) != {"t0"}:
             raise ProtocolError("load takes one tensor, t0")
+        epsilon = header.get("epsilon")
+        if epsilon is not None and type(epsilon) not in (int, float):
+            raise ProtocolError("epsilon is a number")
         pointer = self.worker.load(tensors["t0"], tag=_tags(header),
                                    private=bool(header.get("private", False)),
-                                   description=str(header.get("description", "")))
+                                   description=str(header.get("description", "")),
+                                   epsilon=epsilon,
+                                   model_exit=bool(header.get("model_exit", True)))
         return self._describe(pointer.id_at_location), {}
 
     # ---- the worker, through its public interface ------------------------------------------
 
     def _execute(self, func: Any, args: tuple, kwargs: dict | None) -> tuple[Any, list[int]]:
-        """Run through the worker's executor: the result (with `Ref`s for tensors) and the
-        ids of the objects it made."""
-        inputs = {r.id_at_location for r in _refs((args, kwargs))}
-        result = self.worker.run(func, args, kwargs)
-        return result, [r.id_at_location for r in _refs(result)
-                        if r.id_at_location not in inputs]
+        """Run through the worker's executor, which resolves `Ref`s and asks its privacy
+        policy: the result (with `Ref`s for tensors) and the ids of the objects it made."""
+        made: list[int] = []
+
+        def wrap(obj_id: int, tensor: torch.Tensor) -> Ref:
+            made.append(obj_id)
+            return Ref(obj_id, tuple(tensor.shape), tensor.dtype)
+
+        result = self.worker.executor.run(func, args, kwargs, wrap, _refresh)
+        return result, made
 
     def _free(self, obj_id: int) -> None:
         self.worker.free(obj_id)
@@ -271,7 +274,7 @@ class WorkerServicer:
         refs = _refs((args, kwargs))
         if not refs or max(r.numel() for r in refs) < _CHECK_COST_FROM:
             return
-        real = {r.id_at_location: self.worker.lookup(r.id_at_location) for r in refs}
+        real = {r.id_at_location: self.worker.store.lookup(r.id_at_location) for r in refs}
         if any(type(t) not in (torch.Tensor, torch.nn.Parameter) for t in real.values()):
             return  # a pointer on to a peer: the peer checks
         meta = {i: torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
@@ -314,7 +317,7 @@ class WorkerServicer:
         return self._ref_local(self._local(wire_id))
 
     def _ref_local(self, obj_id: int) -> Ref:
-        obj = self.worker.lookup(obj_id)  # the real shape: privacy rules compare sizes
+        obj = self.worker.store.lookup(obj_id)  # the real shape: privacy rules compare sizes
         return Ref(obj_id, tuple(obj.shape), obj.dtype)
 
     def _describe(self, obj_id: int) -> dict[str, Any]:
@@ -340,6 +343,10 @@ _LOCAL_MASK = (1 << _LOCAL_BITS) - 1
 
 def _error(kind: str, message: str) -> bytes:
     return protocol.pack({"error": {"type": kind, "message": message}})
+
+
+def _refresh(ref: Ref, real: torch.Tensor) -> Ref:
+    return Ref(ref.id_at_location, tuple(real.shape), real.dtype)
 
 
 def _no_tensor(value: Any) -> Any:

@@ -181,9 +181,9 @@ def test_a_call_that_cannot_get_the_lock_before_its_deadline_does_nothing():
         answer, _ = _call(servicer, add, context=_Context(remaining=0.2))
     assert answer["error"]["type"] == "TimeoutError"
     assert "nothing was done" in answer["error"]["message"]
-    assert torch.equal(servicer.worker.lookup(x["id"] & 0xFFFFFFFF), torch.zeros(3))
+    assert torch.equal(servicer.worker.store.lookup(x["id"] & 0xFFFFFFFF), torch.zeros(3))
     answer, _ = _call(servicer, add)  # and the worker is free again afterwards
-    assert "ok" in answer and torch.equal(servicer.worker.lookup(x["id"] & 0xFFFFFFFF),
+    assert "ok" in answer and torch.equal(servicer.worker.store.lookup(x["id"] & 0xFFFFFFFF),
                                           torch.ones(3))
 
 

@@ -10,7 +10,7 @@ does not answer in time raises `WorkerUnreachableError` naming it; nothing hangs
 from __future__ import annotations
 
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -210,7 +210,7 @@ class RemoteWorker:
     def fetch_many(self, obj_ids: list[int]) -> list[torch.Tensor]:
         info, tensors = self.request({"command": "fetch", "ids": list(obj_ids),
                                       "max_reply": self.max_message})
-        values = []
+        values: list[torch.Tensor] = []
         for i, flag in enumerate(info["requires_grad"]):
             handed = info.get("pointers", {}).get(str(i))
             if handed is not None:  # the object was itself a pointer: we now hold it
@@ -260,7 +260,7 @@ class RemoteWorker:
 
     # ---- data owners and inspection ----------------------------------------------------
 
-    def load(self, tensor: torch.Tensor, tag: str | list[str] = (), private: bool = False,
+    def load(self, tensor: torch.Tensor, tag: str | Sequence[str] = (), private: bool = False,
              description: str = "", epsilon: float | None = None,
              model_exit: bool = True) -> PointerTensor:
         """The data owner places data (needs the server's owner token)."""

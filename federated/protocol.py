@@ -1,8 +1,10 @@
 """The messages between a caller and a worker in another process: a closed schema.
 
-A message is a JSON header, then (optionally) tensors in the safetensors format:
-
-    4 bytes big-endian header length | header (UTF-8 JSON) | safetensors bytes
+A message without tensors is its JSON header alone. A message with tensors is one
+safetensors blob, with the JSON header in its metadata (under "header"): a large tensor
+is then copied once into the message and once out of it, with no framing around it. The
+two cannot be confused: safetensors pads its own header to a multiple of 8 bytes, so its
+first byte (the low byte of that length) is never "{".
 
 Nothing is ever unpickled. The header holds only plain JSON values and a few tagged
 forms (`{"$ref": 3}` for an object on the worker, `{"$dtype": "float32"}`, ...); an
@@ -27,7 +29,7 @@ from federated.errors import FederatedError, StalePointerError
 METHOD = "/federated.Worker/Call"  # the one gRPC method a worker server answers
 DEFAULT_MAX_MESSAGE = 256 * 2**20
 MAX_HEADER = 16 * 2**20  # a header is small; a huge one is an attack or a bug
-_LENGTH = struct.Struct(">I")
+_LENGTH = struct.Struct("<Q")  # how a safetensors blob starts
 
 
 class ProtocolError(FederatedError, ValueError):
@@ -61,33 +63,47 @@ class Ref:
 
 def pack(header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None) -> bytes:
     """One message: the header and, if any, the tensors."""
-    head = json.dumps(header, separators=(",", ":"), allow_nan=True).encode()
-    body = save_tensors({k: v.detach().contiguous() for k, v in tensors.items()}) \
-        if tensors else b""
-    return _LENGTH.pack(len(head)) + head + body
+    head = json.dumps(header, separators=(",", ":"), allow_nan=True)
+    if not tensors:
+        return head.encode()
+    return save_tensors({k: v.detach().contiguous() for k, v in tensors.items()},
+                        metadata={"header": head})
 
 
 def unpack(message: bytes) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The header and tensors of a message, or ProtocolError. Safe on any bytes."""
-    if not isinstance(message, (bytes, bytearray)) or len(message) < _LENGTH.size:
+    if not isinstance(message, (bytes, bytearray)) or not message:
+        raise ProtocolError("empty message")
+    if message[:1] == b"{":
+        if len(message) > MAX_HEADER:
+            raise ProtocolError("header too long")
+        return _header(message), {}
+    if len(message) < _LENGTH.size:
         raise ProtocolError("message too short")
-    (length,) = _LENGTH.unpack_from(message)
+    (length,) = _LENGTH.unpack_from(message)  # safetensors' own header: length, then JSON
     if length > MAX_HEADER or _LENGTH.size + length > len(message):
         raise ProtocolError("bad header length")
     try:
-        header = json.loads(bytes(message[_LENGTH.size:_LENGTH.size + length]))
+        layout = json.loads(bytes(message[_LENGTH.size:_LENGTH.size + length]))
+        text = layout["__metadata__"]["header"]
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
+        raise ProtocolError(f"no header in the message: {error}") from None
+    header = _header(text)
+    try:
+        tensors = load_tensors(bytes(message) if isinstance(message, bytearray) else message)
+    except Exception as error:  # safetensors raises its own error types
+        raise ProtocolError(f"tensor payload is not valid safetensors: {error}") from None
+    return header, tensors
+
+
+def _header(text: bytes | bytearray | str) -> dict[str, Any]:
+    try:
+        header = json.loads(text)
     except (UnicodeDecodeError, ValueError) as error:
         raise ProtocolError(f"header is not JSON: {error}") from None
     if not isinstance(header, dict):
         raise ProtocolError("header must be a JSON object")
-    body = bytes(message[_LENGTH.size + length:])
-    tensors: dict[str, torch.Tensor] = {}
-    if body:
-        try:
-            tensors = load_tensors(body)
-        except Exception as error:  # safetensors raises its own error types
-            raise ProtocolError(f"tensor payload is not valid safetensors: {error}") from None
-    return header, tensors
+    return header
 
 
 # ---- the operations a worker may run ---------------------------------------------------------

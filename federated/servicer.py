@@ -132,11 +132,19 @@ class WorkerServicer:
 
     def do_run(self, header: dict, tensors: dict, call: Call) -> tuple[Any, dict]:
         func = protocol.op_func(header.get("op"))
-        args = protocol.decode(header.get("args", {"$tuple": []}), self._ref)
-        kwargs = protocol.decode(header.get("kwargs", {"$dict": []}), self._ref)
+        refs: list[Ref] = []
+
+        def resolve(wire_id: int) -> Ref:
+            ref = self._ref(wire_id)
+            refs.append(ref)
+            return ref
+
+        args = protocol.decode(header.get("args", {"$tuple": []}), resolve)
+        kwargs = protocol.decode(header.get("kwargs", {"$dict": []}), resolve)
         if not isinstance(args, tuple) or not isinstance(kwargs, dict):
             raise ProtocolError("args is a tuple and kwargs a dict")
-        self._check_cost(func, args, kwargs, call)
+        if refs and max(r.numel() for r in refs) >= _CHECK_COST_FROM:
+            self._check_cost(func, args, kwargs, refs, call)
         with torch.set_grad_enabled(bool(header.get("grad", True))):
             result, made = self._execute(func, args, kwargs)
         self._charge(call, made)
@@ -264,16 +272,14 @@ class WorkerServicer:
                 self.worker.free(i)
             raise
 
-    def _check_cost(self, func: Any, args: tuple, kwargs: dict, call: Call) -> None:
+    def _check_cost(self, func: Any, args: tuple, kwargs: dict, refs: list[Ref],
+                    call: Call) -> None:
         """Refuse, before it runs, an operation whose work or result is too large.
 
         A torch operation cannot be stopped once started, so its cost is bounded instead:
         operations on large inputs are first run on shapes alone (meta tensors) to count
         their floating-point work and the size of what they make.
         """
-        refs = _refs((args, kwargs))
-        if not refs or max(r.numel() for r in refs) < _CHECK_COST_FROM:
-            return
         real = {r.id_at_location: self.worker.store.lookup(r.id_at_location) for r in refs}
         if any(type(t) not in (torch.Tensor, torch.nn.Parameter) for t in real.values()):
             return  # a pointer on to a peer: the peer checks

@@ -91,8 +91,14 @@ def serve(worker_id: str, port: int, host: str = "127.0.0.1", *,
     servicer.peers = Peers(list(peers), worker_id, servicer.boot, limits.call_timeout)
     handler = grpc.method_handlers_generic_handler("federated.Worker", {
         "Call": grpc.unary_unary_rpc_method_handler(servicer.call)})
+    # A connection lives at most one call time limit, and its calls get one more to end:
+    # so a caller that never finishes its message (even with a valid token) holds a thread
+    # for at most twice --call-timeout. Channels reconnect by themselves.
+    age_ms = int(limits.call_timeout * 1000)
     options = [("grpc.max_receive_message_length", limits.max_message),
-               ("grpc.max_send_message_length", limits.max_message)]
+               ("grpc.max_send_message_length", limits.max_message),
+               ("grpc.max_connection_age_ms", age_ms),
+               ("grpc.max_connection_age_grace_ms", age_ms)]
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=_THREADS),
                          interceptors=[TokenCheck(servicer.callers)], options=options,
                          maximum_concurrent_rpcs=limits.max_calls)

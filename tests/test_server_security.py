@@ -109,12 +109,16 @@ def test_an_unauthenticated_message_over_the_size_limit_is_refused_for_its_token
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-def _stalled_call(channel: grpc.Channel, release: threading.Event, metadata: list) -> object:
-    """A call that sends 1 MB and then never finishes its message."""
+def _stalled_call(channel: grpc.Channel, release: threading.Event, metadata: list,
+                  first: bytes | None = bytes(2**20)) -> object:
+    """A call that sends `first` (if anything) and then never finishes its request."""
 
     def chunks():
-        yield bytes(2**20)
+        if first is not None:
+            yield first
         release.wait(30)
+        return
+        yield
 
     return channel.stream_unary(METHOD).future(chunks(), timeout=30, metadata=metadata)
 
@@ -323,3 +327,29 @@ def test_each_way_to_start_a_server_works_without_a_warning(module):
         _, err = process.communicate(timeout=10)
     assert process.returncode == 0
     assert "Warning" not in err and "found in sys.modules" not in err, err
+
+
+def test_stalled_calls_with_a_valid_token_are_cut_off_and_others_served_again():
+    process = sy.WorkerProcess("stalled", token=TOKEN,
+                               extra_args=["--call-timeout", "1", "--max-calls", "4"])
+    release = threading.Event()
+    channel = grpc.insecure_channel(f"127.0.0.1:{process.port}")
+    try:
+        stalled = [_stalled_call(channel, release, [("authorization", f"Bearer {TOKEN}")],
+                                 first=None)
+                   for _ in range(4)]  # every call the server allows at once, never sent
+        worker = sy.RemoteWorker(None, id="stalled", port=process.port, token=TOKEN, timeout=5)
+        answered = None
+        for _ in range(20):  # bounded: the stalled calls end within 2 x --call-timeout
+            try:
+                answered = worker.ping()
+                break
+            except sy.WorkerUnreachableError:
+                release.wait(0.5)
+        worker.close()
+        assert answered == "stalled"
+        assert all(f.exception(timeout=20) is not None for f in stalled)
+    finally:
+        release.set()
+        channel.close()
+        process.stop()

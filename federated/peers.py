@@ -9,6 +9,7 @@ token to be forwarded, and a reply never carries one.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ class Peers:
         self.own_id, self.boot, self.timeout = own_id, boot, timeout
         self._clients: dict[str, RemoteWorker] = {}
         self._lock = threading.Lock()
+        self._deadline: float | None = None
 
     @property
     def names(self) -> list[str]:
@@ -81,7 +83,7 @@ class Peers:
             if client is None:
                 peer = self._config[name]
                 client = RemoteWorker(None, id=name, host=peer.host, port=peer.port,
-                                      token=peer.token, timeout=self.timeout,
+                                      token=peer.token, timeout=self._remaining(),
                                       tls_root=peer.tls_root)
                 identity = client.identity()
                 if identity.get("boot") == self.boot:
@@ -94,6 +96,18 @@ class Peers:
                                         f"{identity.get('id')!r}: check --peer {name}")
                 self._clients[name] = client
             return client
+
+    def limit_to(self, deadline: float) -> None:
+        """Calls to peers made for the current call end by its deadline (monotonic time),
+        so waiting on a peer never holds this server past what its caller waits for."""
+        self._deadline = deadline
+        for client in self._clients.values():
+            client.timeout = self._remaining()
+
+    def _remaining(self) -> float:
+        if self._deadline is None:
+            return self.timeout
+        return max(self._deadline - time.monotonic(), 0.001)
 
     def close(self) -> None:
         for client in self._clients.values():

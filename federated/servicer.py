@@ -101,6 +101,7 @@ class WorkerServicer:
         if time.monotonic() > call.deadline:
             raise TimeoutError(f"this call's deadline passed before {self.worker.id} could "
                                f"start it; nothing was done")
+        self.peers.limit_to(call.deadline)
         handler = getattr(self, f"do_{command}", None) if isinstance(command, str) else None
         if handler is None:
             raise ProtocolError(f"unknown command {command!r}")

@@ -59,13 +59,15 @@ def timed(run: Callable[[], object], n: int) -> float:
 def main(rounds: int = 7) -> None:
     token = secrets.token_hex(16)
     port = free_port()
-    bare = subprocess.Popen([sys.executable, "-c", _BARE_SERVER, str(port)],
-                            stdout=subprocess.PIPE)
+    bare = subprocess.Popen([sys.executable, "-c", _BARE_SERVER, str(port)], stdout=subprocess.PIPE)
     try:
         bare.stdout.readline()
-        with sy.WorkerProcess("bob", token=token, extra_args=["--quota-mb", "1024"]) as process, \
-                grpc.insecure_channel(f"127.0.0.1:{port}", options=[
-                    ("grpc.max_send_message_length", 512 * MB)]) as channel:
+        with (
+            sy.WorkerProcess("bob", token=token, extra_args=["--quota-mb", "1024"]) as process,
+            grpc.insecure_channel(
+                f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 512 * MB)]
+            ) as channel,
+        ):
             bob = sy.RemoteWorker(sy.TorchHook(torch), id="bob", port=process.port, token=token)
             put = channel.unary_unary("/bare.Sink/Put")
             x = torch.ones(4).send(bob)
@@ -89,13 +91,19 @@ def main(rounds: int = 7) -> None:
         bare.wait()
     trip, bare_trip = statistics.median(trips), statistics.median(bare_trips)
     trip_ratio = statistics.median(a / b for a, b in zip(trips, bare_trips))
-    rate, bare_rate = SIZE / MB / statistics.median(sends), SIZE / MB / statistics.median(
-        bare_sends)
+    rate, bare_rate = (
+        SIZE / MB / statistics.median(sends),
+        SIZE / MB / statistics.median(bare_sends),
+    )
     send_share = statistics.median(b / a for a, b in zip(sends, bare_sends))
-    print(f"round trip of one small op (median): {trip * 1e6:.0f} us; bare gRPC call: "
-          f"{bare_trip * 1e6:.0f} us; ratio {trip_ratio:.2f}")
-    print(f"100 MB tensor.send(bob): {rate:.0f} MB/s; bare gRPC bytes: {bare_rate:.0f} MB/s; "
-          f"ours reaches {send_share:.0%} of bare gRPC's rate")
+    print(
+        f"round trip of one small op (median): {trip * 1e6:.0f} us; bare gRPC call: "
+        f"{bare_trip * 1e6:.0f} us; ratio {trip_ratio:.2f}"
+    )
+    print(
+        f"100 MB tensor.send(bob): {rate:.0f} MB/s; bare gRPC bytes: {bare_rate:.0f} MB/s; "
+        f"ours reaches {send_share:.0%} of bare gRPC's rate"
+    )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,10 @@ ANONYMOUS = Caller("anonymous")  # every caller of a loopback server started wit
 def check_token(token: str, where: str) -> str:
     """The token itself, or SystemExit if it is empty or all whitespace."""
     if not token.strip():
-        raise SystemExit(f"{where} is empty: a token must be a secret string, e.g. "
-                         f"`python -c 'import secrets; print(secrets.token_hex(16))' > FILE`")
+        raise SystemExit(
+            f"{where} is empty: a token must be a secret string, e.g. "
+            f"`python -c 'import secrets; print(secrets.token_hex(16))' > FILE`"
+        )
     if token != token.strip() or any(c in token for c in "\r\n"):
         raise SystemExit(f"{where}: a token may not contain spaces or line breaks")
     return token
@@ -49,8 +51,10 @@ def read_token(path: Path, warn: Callable[[str], Any] = print) -> str:
     path = Path(path)
     mode = path.stat().st_mode
     if mode & (stat.S_IRGRP | stat.S_IROTH | stat.S_IWGRP | stat.S_IWOTH):
-        warn(f"warning: {path} can be read by other users of this machine; anyone who "
-             f"reads it can call this worker. Run `chmod 600 {path}`.")
+        warn(
+            f"warning: {path} can be read by other users of this machine; anyone who "
+            f"reads it can call this worker. Run `chmod 600 {path}`."
+        )
     return check_token(path.read_text().strip(), f"token file {path}")
 
 
@@ -116,7 +120,6 @@ class TokenCheck(grpc.ServerInterceptor):
         self.callers = callers
 
     def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
-        if details.method != METHOD or self.callers.identify(details.invocation_metadata) \
-                is None:
+        if details.method != METHOD or self.callers.identify(details.invocation_metadata) is None:
             return _REFUSAL
         return continuation(details)

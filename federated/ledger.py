@@ -39,8 +39,13 @@ class Ledger:
         """The bytes `caller` may still add."""
         return self.max_bytes - self.used(caller)[1]
 
-    def charge(self, caller: str, items: Iterable[tuple[int, int]],
-               alive: Callable[[int], bool], worker: str) -> None:
+    def charge(
+        self,
+        caller: str,
+        items: Iterable[tuple[int, int]],
+        alive: Callable[[int], bool],
+        worker: str,
+    ) -> None:
         """Charge `caller` for new objects, `(id, bytes)` each, all or none.
 
         `alive(id)` says whether an object still exists: ids released some other way
@@ -58,7 +63,8 @@ class Ledger:
                 f"{worker} keeps at most {self.max_objects} objects and "
                 f"{self.max_bytes / 2**20:.0f} MB for each caller; this call would leave you "
                 f"{count} objects and {size / 2**20:.1f} MB. Nothing was kept: free or "
-                f"fetch what you no longer need (drop its pointers) and try again.")
+                f"fetch what you no longer need (drop its pointers) and try again."
+            )
         for obj_id, b in items:
             self._made_by[obj_id] = (caller, b)
         self._used[caller] = (count, size)

@@ -77,23 +77,34 @@ class Peers:
             configured = ", ".join(self._config) or "none"
             raise PermissionError(
                 f"{self.own_id} has no peer named {name!r} (configured: {configured}). Its "
-                f"operator adds one with --peer NAME=HOST:PORT --peer-token-file NAME=FILE.")
+                f"operator adds one with --peer NAME=HOST:PORT --peer-token-file NAME=FILE."
+            )
         with self._lock:
             client = self._clients.get(name)
             if client is None:
                 peer = self._config[name]
-                client = RemoteWorker(None, id=name, host=peer.host, port=peer.port,
-                                      token=peer.token, timeout=self._remaining(),
-                                      tls_root=peer.tls_root)
+                client = RemoteWorker(
+                    None,
+                    id=name,
+                    host=peer.host,
+                    port=peer.port,
+                    token=peer.token,
+                    timeout=self._remaining(),
+                    tls_root=peer.tls_root,
+                )
                 identity = client.identity()
                 if identity.get("boot") == self.boot:
                     client.close()
-                    raise ProtocolError(f"peer {name} at {peer.host}:{peer.port} is "
-                                        f"{self.own_id} itself: a worker cannot be its own peer")
+                    raise ProtocolError(
+                        f"peer {name} at {peer.host}:{peer.port} is "
+                        f"{self.own_id} itself: a worker cannot be its own peer"
+                    )
                 if identity.get("id") != name:
                     client.close()
-                    raise ProtocolError(f"peer {name} at {peer.host}:{peer.port} says it is "
-                                        f"{identity.get('id')!r}: check --peer {name}")
+                    raise ProtocolError(
+                        f"peer {name} at {peer.host}:{peer.port} says it is "
+                        f"{identity.get('id')!r}: check --peer {name}"
+                    )
                 self._clients[name] = client
             return client
 
@@ -114,8 +125,9 @@ class Peers:
             client.close()
 
 
-def peers_from_flags(addresses: list[str] | None, token_files: list[str] | None,
-                     tls_roots: list[str] | None) -> list[Peer]:
+def peers_from_flags(
+    addresses: list[str] | None, token_files: list[str] | None, tls_roots: list[str] | None
+) -> list[Peer]:
     where = parse_named(addresses, "--peer")
     tokens = parse_named(token_files, "--peer-token-file")
     roots = parse_named(tls_roots, "--peer-tls-root")

@@ -36,12 +36,22 @@ class WorkerProcess:
     maps extra callers' names to their tokens; `owner_token` may `load` data.
     """
 
-    def __init__(self, worker_id: str, port: int | None = None, token: str | None = None,
-                 data: Path | None = None, private: bool = False, timeout: float = 30.0,
-                 max_message_mb: int | None = None, tls: tuple[Path, Path] | None = None,
-                 peers: dict[str, tuple[int, str]] | None = None,
-                 callers: dict[str, str] | None = None, owner_token: str | None = None,
-                 extra_args: Sequence[str] = (), module: str = "federated.server") -> None:
+    def __init__(
+        self,
+        worker_id: str,
+        port: int | None = None,
+        token: str | None = None,
+        data: Path | None = None,
+        private: bool = False,
+        timeout: float = 30.0,
+        max_message_mb: int | None = None,
+        tls: tuple[Path, Path] | None = None,
+        peers: dict[str, tuple[int, str]] | None = None,
+        callers: dict[str, str] | None = None,
+        owner_token: str | None = None,
+        extra_args: Sequence[str] = (),
+        module: str = "federated.server",
+    ) -> None:
         self.id, self.port, self.token = worker_id, port or free_port(), token
         self.folder = Path(tempfile.mkdtemp(prefix=f"federated-{worker_id}-"))  # mode 700
         command = [sys.executable, "-m", module, "--id", worker_id, "--port", str(self.port)]
@@ -52,8 +62,12 @@ class WorkerProcess:
         if owner_token is not None:
             command += ["--owner-token-file", self._secret("owner", owner_token)]
         for name, (peer_port, secret) in (peers or {}).items():
-            command += ["--peer", f"{name}=127.0.0.1:{peer_port}",
-                        "--peer-token-file", f"{name}={self._secret(f'peer-{name}', secret)}"]
+            command += [
+                "--peer",
+                f"{name}=127.0.0.1:{peer_port}",
+                "--peer-token-file",
+                f"{name}={self._secret(f'peer-{name}', secret)}",
+            ]
         if data is not None:
             command += ["--data", str(data)] + (["--private"] if private else [])
         if max_message_mb is not None:
@@ -65,8 +79,7 @@ class WorkerProcess:
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
         self._stderr_path = self.folder / "stderr.txt"
         with open(self._stderr_path, "wb") as log:  # a file, not a pipe nobody empties
-            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log,
-                                            env=env)
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=env)
         try:
             self._wait_ready(timeout)
         except BaseException:
@@ -74,8 +87,9 @@ class WorkerProcess:
             raise
 
     @classmethod
-    def group(cls, worker_ids: Sequence[str], token: str | None = None,
-              **kwargs: Any) -> list[WorkerProcess]:
+    def group(
+        cls, worker_ids: Sequence[str], token: str | None = None, **kwargs: Any
+    ) -> list[WorkerProcess]:
         """One server per id, each with every other as a peer, each link with its own
         token (the caller's `token`, made up if not given, is never passed between them)."""
         token = token or secrets.token_hex(16)
@@ -85,9 +99,16 @@ class WorkerProcess:
         try:
             for w in worker_ids:
                 others = [o for o in worker_ids if o != w]
-                started.append(cls(w, port=ports[w], token=token,
-                                   peers={o: (ports[o], link[(w, o)]) for o in others},
-                                   callers={o: link[(o, w)] for o in others}, **kwargs))
+                started.append(
+                    cls(
+                        w,
+                        port=ports[w],
+                        token=token,
+                        peers={o: (ports[o], link[(w, o)]) for o in others},
+                        callers={o: link[(o, w)] for o in others},
+                        **kwargs,
+                    )
+                )
         except BaseException:
             for process in started:
                 process.stop()
@@ -112,8 +133,9 @@ class WorkerProcess:
         from federated.remote import RemoteWorker
 
         deadline = time.monotonic() + timeout
-        probe = RemoteWorker(None, id=self.id, port=self.port, token=self.token, timeout=1.0,
-                             tls_root=self.tls_root)
+        probe = RemoteWorker(
+            None, id=self.id, port=self.port, token=self.token, timeout=1.0, tls_root=self.tls_root
+        )
         try:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:

@@ -61,13 +61,15 @@ class Ref:
 
 # ---- framing ---------------------------------------------------------------------------------
 
+
 def pack(header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None) -> bytes:
     """One message: the header and, if any, the tensors."""
     head = json.dumps(header, separators=(",", ":"), allow_nan=True)
     if not tensors:
         return head.encode()
-    return save_tensors({k: v.detach().contiguous() for k, v in tensors.items()},
-                        metadata={"header": head})
+    return save_tensors(
+        {k: v.detach().contiguous() for k, v in tensors.items()}, metadata={"header": head}
+    )
 
 
 def unpack(message: bytes) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -84,7 +86,7 @@ def unpack(message: bytes) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     if length > MAX_HEADER or _LENGTH.size + length > len(message):
         raise ProtocolError("bad header length")
     try:
-        layout = json.loads(bytes(message[_LENGTH.size:_LENGTH.size + length]))
+        layout = json.loads(bytes(message[_LENGTH.size : _LENGTH.size + length]))
         text = layout["__metadata__"]["header"]
     except (UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
         raise ProtocolError(f"no header in the message: {error}") from None
@@ -109,12 +111,38 @@ def _header(text: bytes | bytearray | str) -> dict[str, Any]:
 # ---- the operations a worker may run ---------------------------------------------------------
 
 _FORBIDDEN = {
-    "register_hook", "register_post_accumulate_grad_hook", "module_load", "__reduce_ex__",
-    "__setstate__", "__deepcopy__", "storage", "untyped_storage", "data_ptr", "numpy",
-    "tolist", "item", "__array__", "__bool__", "__int__", "__float__", "__index__",
-    "__complex__", "__contains__", "is_nonzero", "equal", "allclose", "__iter__",
-    "share_memory_", "pin_memory", "backward_hook", "_typed_storage", "__reduce__",
-    "__dlpack__", "__dlpack_device__", "tofile", "set_",
+    "register_hook",
+    "register_post_accumulate_grad_hook",
+    "module_load",
+    "__reduce_ex__",
+    "__setstate__",
+    "__deepcopy__",
+    "storage",
+    "untyped_storage",
+    "data_ptr",
+    "numpy",
+    "tolist",
+    "item",
+    "__array__",
+    "__bool__",
+    "__int__",
+    "__float__",
+    "__index__",
+    "__complex__",
+    "__contains__",
+    "is_nonzero",
+    "equal",
+    "allclose",
+    "__iter__",
+    "share_memory_",
+    "pin_memory",
+    "backward_hook",
+    "_typed_storage",
+    "__reduce__",
+    "__dlpack__",
+    "__dlpack_device__",
+    "tofile",
+    "set_",
 }
 _SETTERS = ("grad", "data", "requires_grad")
 
@@ -123,9 +151,15 @@ _SETTERS = ("grad", "data", "requires_grad")
 def _registry() -> tuple[dict[Any, str], dict[str, Any]]:
     """(function → name, name → function) for every torch function a pointer may forward."""
     names: dict[Any, str] = {}
-    prefixes = {torch: "torch", torch.Tensor: "Tensor", torch.nn.functional: "F",
-                torch.functional: "torch.functional", torch.linalg: "linalg",
-                torch.fft: "fft", torch.special: "special"}
+    prefixes = {
+        torch: "torch",
+        torch.Tensor: "Tensor",
+        torch.nn.functional: "F",
+        torch.functional: "torch.functional",
+        torch.linalg: "linalg",
+        torch.fft: "fft",
+        torch.special: "special",
+    }
     for namespace, funcs in torch.overrides.get_overridable_functions().items():
         for func in funcs:
             base = getattr(func, "__name__", None)
@@ -139,8 +173,15 @@ def _registry() -> tuple[dict[Any, str], dict[str, Any]]:
                 continue
             if base not in _FORBIDDEN:
                 names.setdefault(func, name)
-    for func in (torch.randint_like, torch.rand_like, torch.randn_like, torch.zeros_like,
-                 torch.ones_like, torch.full_like, torch.empty_like):  # not listed, but forwarded
+    for func in (
+        torch.randint_like,
+        torch.rand_like,
+        torch.randn_like,
+        torch.zeros_like,
+        torch.ones_like,
+        torch.full_like,
+        torch.empty_like,
+    ):  # not listed, but forwarded
         names.setdefault(func, f"torch.{func.__name__}")
     for name in dir(torch):  # list-at-once arithmetic: optimizers step with it (optim.py)
         if name.startswith("_foreach_"):
@@ -168,12 +209,28 @@ def op_func(name: Any) -> Any:
 
 # ---- values inside a header ------------------------------------------------------------------
 
-_DTYPES = {str(d).removeprefix("torch."): d for d in (
-    torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64,
-    torch.complex128, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
-    torch.bool)}
-_FORMATS = {"preserve_format": torch.preserve_format, "contiguous_format":
-            torch.contiguous_format, "channels_last": torch.channels_last}
+_DTYPES = {
+    str(d).removeprefix("torch."): d
+    for d in (
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.complex64,
+        torch.complex128,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.bool,
+    )
+}
+_FORMATS = {
+    "preserve_format": torch.preserve_format,
+    "contiguous_format": torch.contiguous_format,
+    "channels_last": torch.channels_last,
+}
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -205,8 +262,13 @@ def encode(value: Any, ref_of: Any) -> Any:
     if isinstance(value, torch.dtype):
         return {"$dtype": dtype_name(value)}
     if isinstance(value, slice):
-        return {"$slice": [encode(value.start, ref_of), encode(value.stop, ref_of),
-                           encode(value.step, ref_of)]}
+        return {
+            "$slice": [
+                encode(value.start, ref_of),
+                encode(value.stop, ref_of),
+                encode(value.step, ref_of),
+            ]
+        }
     if value is Ellipsis:
         return {"$ellipsis": True}
     if isinstance(value, torch.device):
@@ -264,8 +326,11 @@ def describe(ref: Ref) -> dict[str, Any]:
 
 
 def ref_from(info: Any) -> Ref:
-    if not (isinstance(info, dict) and type(info.get("id")) is int
-            and isinstance(info.get("shape"), list)
-            and all(type(s) is int and s >= 0 for s in info["shape"])):
+    if not (
+        isinstance(info, dict)
+        and type(info.get("id")) is int
+        and isinstance(info.get("shape"), list)
+        and all(type(s) is int and s >= 0 for s in info["shape"])
+    ):
         raise ProtocolError("bad object description")
     return Ref(info["id"], tuple(info["shape"]), dtype_of(info.get("dtype")))

@@ -31,11 +31,18 @@ from federated.protocol import (
 )
 
 _ERRORS = {name: getattr(errors, name) for name in errors.__all__} | {
-    "ProtocolError": ProtocolError, "PermissionError": PermissionError,
-    "ValueError": ValueError, "TypeError": TypeError, "RuntimeError": RuntimeError,
-    "IndexError": IndexError, "KeyError": LookupError, "NotImplementedError":
-    NotImplementedError, "OverflowError": OverflowError, "ZeroDivisionError": ZeroDivisionError,
-    "QuotaExceededError": QuotaExceededError, "WorkerRestartedError": WorkerRestartedError,
+    "ProtocolError": ProtocolError,
+    "PermissionError": PermissionError,
+    "ValueError": ValueError,
+    "TypeError": TypeError,
+    "RuntimeError": RuntimeError,
+    "IndexError": IndexError,
+    "KeyError": LookupError,
+    "NotImplementedError": NotImplementedError,
+    "OverflowError": OverflowError,
+    "ZeroDivisionError": ZeroDivisionError,
+    "QuotaExceededError": QuotaExceededError,
+    "WorkerRestartedError": WorkerRestartedError,
     "TimeoutError": TimeoutError,
 }
 # The remote workers made in this process, by id: a worker may hand back a pointer to
@@ -56,15 +63,24 @@ class RemoteObject:
 class RemoteWorker:
     """A worker served by `python -m federated.server` on `host:port`."""
 
-    def __init__(self, hook: Any, id: str, host: str = "127.0.0.1",  # noqa: A002
-                 port: int = 8777, token: str | None = None, timeout: float = 30.0,
-                 max_message: int = DEFAULT_MAX_MESSAGE,
-                 tls_root: str | bytes | Path | None = None) -> None:
+    def __init__(
+        self,
+        hook: Any,
+        id: str,
+        host: str = "127.0.0.1",  # noqa: A002
+        port: int = 8777,
+        token: str | None = None,
+        timeout: float = 30.0,
+        max_message: int = DEFAULT_MAX_MESSAGE,
+        tls_root: str | bytes | Path | None = None,
+    ) -> None:
         self.hook, self.id, self.host, self.port = hook, id, host, port
         self.token, self.timeout, self.max_message = token, timeout, max_message
-        options = [("grpc.max_receive_message_length", max_message),
-                   ("grpc.max_send_message_length", max_message),
-                   ("grpc.keepalive_time_ms", 30_000)]
+        options = [
+            ("grpc.max_receive_message_length", max_message),
+            ("grpc.max_send_message_length", max_message),
+            ("grpc.keepalive_time_ms", 30_000),
+        ]
         if isinstance(tls_root, (str, Path)) and not str(tls_root).startswith("-----BEGIN"):
             tls_root = Path(tls_root).read_bytes()
         elif isinstance(tls_root, str):
@@ -92,24 +108,29 @@ class RemoteWorker:
 
     # ---- one call ------------------------------------------------------------------------
 
-    def request(self, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None,
-                ) -> tuple[Any, dict[str, torch.Tensor]]:
+    def request(
+        self,
+        header: dict[str, Any],
+        tensors: dict[str, torch.Tensor] | None = None,
+    ) -> tuple[Any, dict[str, torch.Tensor]]:
         if self._frees:
             header = dict(header, free=self._frees)
             self._frees = []
         try:
-            reply = self._call(protocol.pack(header, tensors), timeout=self.timeout,
-                               metadata=self._metadata)
+            reply = self._call(
+                protocol.pack(header, tensors), timeout=self.timeout, metadata=self._metadata
+            )
         except grpc.RpcError as error:
             code = error.code() if hasattr(error, "code") else None
             details = error.details() if hasattr(error, "details") else ""
             if code == grpc.StatusCode.UNAUTHENTICATED:
-                raise PermissionError(f"{self.id} refused the call: wrong or missing token") \
-                    from None
+                raise PermissionError(
+                    f"{self.id} refused the call: wrong or missing token"
+                ) from None
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "Concurrent" in str(details):
                 raise errors.WorkerUnreachableError(
-                    f"worker {self.id} is serving as many calls as it allows; try again") \
-                    from None
+                    f"worker {self.id} is serving as many calls as it allows; try again"
+                ) from None
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 raise ProtocolError(f"message to {self.id} too large: {details}") from None
             raise errors.WorkerUnreachableError(
@@ -143,8 +164,9 @@ class RemoteWorker:
         payload = {"t0": tensor.detach()}
         if tensor.is_leaf and tensor.grad is not None:
             payload["g0"] = tensor.grad.detach()
-        refs, _ = self.request({"command": "register",
-                                "requires_grad": [bool(tensor.requires_grad)]}, payload)
+        refs, _ = self.request(
+            {"command": "register", "requires_grad": [bool(tensor.requires_grad)]}, payload
+        )
         return refs[0]["id"]
 
     def receive(self, tensor: torch.Tensor) -> PointerTensor:
@@ -159,8 +181,7 @@ class RemoteWorker:
         where = pointer.location
         if not isinstance(where, RemoteWorker):
             raise ProtocolError("a remote worker can only point to other remote workers")
-        target = protocol.describe(Ref(pointer.id_at_location, tuple(pointer.shape),
-                                       pointer.dtype))
+        target = protocol.describe(Ref(pointer.id_at_location, tuple(pointer.shape), pointer.dtype))
         self._peers[where.id] = where
         info, _ = self.request({"command": "hold_pointer", "to": where.id, "target": target})
         pointer._retire(f"sent to {self.id}")
@@ -179,10 +200,13 @@ class RemoteWorker:
             inputs[tensor.id_at_location] = tensor
             return tensor.id_at_location
 
-        header = {"command": "run", "op": protocol.op_name(func),
-                  "args": protocol.encode(tuple(args), ref_of),
-                  "kwargs": protocol.encode(dict(kwargs or {}), ref_of),
-                  "grad": torch.is_grad_enabled()}
+        header = {
+            "command": "run",
+            "op": protocol.op_name(func),
+            "args": protocol.encode(tuple(args), ref_of),
+            "kwargs": protocol.encode(dict(kwargs or {}), ref_of),
+            "grad": torch.is_grad_enabled(),
+        }
         result, _ = self.request(header)
         return self._decode_result(result, inputs)
 
@@ -208,15 +232,19 @@ class RemoteWorker:
         return self.fetch_many([obj_id])[0]
 
     def fetch_many(self, obj_ids: list[int]) -> list[torch.Tensor]:
-        info, tensors = self.request({"command": "fetch", "ids": list(obj_ids),
-                                      "max_reply": self.max_message})
+        info, tensors = self.request(
+            {"command": "fetch", "ids": list(obj_ids), "max_reply": self.max_message}
+        )
         values: list[torch.Tensor] = []
         for i, flag in enumerate(info["requires_grad"]):
             handed = info.get("pointers", {}).get(str(i))
             if handed is not None:  # the object was itself a pointer: we now hold it
                 ref = protocol.ref_from(handed["target"])
-                values.append(PointerTensor(self._known(handed["to"]), ref.id_at_location,
-                                            ref.shape, ref.dtype))
+                values.append(
+                    PointerTensor(
+                        self._known(handed["to"]), ref.id_at_location, ref.shape, ref.dtype
+                    )
+                )
                 continue
             value = tensors[f"t{i}"]
             if flag:
@@ -230,8 +258,10 @@ class RemoteWorker:
         found = self._peers.get(worker_id) if isinstance(worker_id, str) else None
         found = found or (_KNOWN.get(worker_id) if isinstance(worker_id, str) else None)
         if found is None:
-            raise ProtocolError(f"{self.id} handed over a pointer to worker {worker_id!r}, "
-                                f"which this process has no RemoteWorker for: make one first")
+            raise ProtocolError(
+                f"{self.id} handed over a pointer to worker {worker_id!r}, "
+                f"which this process has no RemoteWorker for: make one first"
+            )
         return found
 
     def free(self, obj_id: int) -> None:
@@ -260,14 +290,28 @@ class RemoteWorker:
 
     # ---- data owners and inspection ----------------------------------------------------
 
-    def load(self, tensor: torch.Tensor, tag: str | Sequence[str] = (), private: bool = False,
-             description: str = "", epsilon: float | None = None,
-             model_exit: bool = True) -> PointerTensor:
+    def load(
+        self,
+        tensor: torch.Tensor,
+        tag: str | Sequence[str] = (),
+        private: bool = False,
+        description: str = "",
+        epsilon: float | None = None,
+        model_exit: bool = True,
+    ) -> PointerTensor:
         """The data owner places data (needs the server's owner token)."""
         tags = [tag] if isinstance(tag, str) else list(tag)
-        info, _ = self.request({"command": "load", "tags": tags, "private": private,
-                                "description": description, "epsilon": epsilon,
-                                "model_exit": model_exit}, {"t0": tensor.detach()})
+        info, _ = self.request(
+            {
+                "command": "load",
+                "tags": tags,
+                "private": private,
+                "description": description,
+                "epsilon": epsilon,
+                "model_exit": model_exit,
+            },
+            {"t0": tensor.detach()},
+        )
         return self._pointer(info)
 
     def search(self, *tags: str) -> list[PointerTensor]:
@@ -278,9 +322,15 @@ class RemoteWorker:
     def objects(self) -> Mapping[int, RemoteObject]:
         """What the worker holds: shapes and dtypes, never values."""
         listing, _ = self.request({"command": "objects"})
-        return {o["id"]: RemoteObject(tuple(o["shape"]), protocol.dtype_of(o["dtype"]),
-                                      bool(o["private"]), bool(o["pointer"]))
-                for o in listing}
+        return {
+            o["id"]: RemoteObject(
+                tuple(o["shape"]),
+                protocol.dtype_of(o["dtype"]),
+                bool(o["private"]),
+                bool(o["pointer"]),
+            )
+            for o in listing
+        }
 
     def is_private(self, obj_id: int) -> bool:
         return self.objects[obj_id].private

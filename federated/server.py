@@ -59,11 +59,19 @@ class RunningServer:
         self.servicer.peers.close()
 
 
-def serve(worker_id: str, port: int, host: str = "127.0.0.1", *,
-          callers: Sequence[Caller] = (), peers: Sequence[Peer] = (),
-          data: Path | None = None, private: bool = False, limits: Limits | None = None,
-          tls: tuple[Path, Path] | None = None,
-          insecure_off_loopback: bool = False) -> RunningServer:
+def serve(
+    worker_id: str,
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    callers: Sequence[Caller] = (),
+    peers: Sequence[Peer] = (),
+    data: Path | None = None,
+    private: bool = False,
+    limits: Limits | None = None,
+    tls: tuple[Path, Path] | None = None,
+    insecure_off_loopback: bool = False,
+) -> RunningServer:
     """Start serving in this process.
 
     `callers` are the identities allowed in, each with its own token (none: a loopback
@@ -73,13 +81,16 @@ def serve(worker_id: str, port: int, host: str = "127.0.0.1", *,
     limits = limits or Limits()
     if not is_loopback(host):
         if not callers:
-            raise SystemExit(f"refusing to serve on {host} without a token: pass "
-                             f"--token-file (and TLS: --tls-cert, --tls-key)")
+            raise SystemExit(
+                f"refusing to serve on {host} without a token: pass "
+                f"--token-file (and TLS: --tls-cert, --tls-key)"
+            )
         if tls is None and not insecure_off_loopback:
             raise SystemExit(
                 f"refusing to serve on {host} without TLS: the token and the data would cross "
                 f"the network in the clear. Pass --tls-cert and --tls-key, or "
-                f"--insecure-off-loopback if this network is private and you accept that.")
+                f"--insecure-off-loopback if this network is private and you accept that."
+            )
     for peer in peers:
         if peer.port == port and is_loopback(peer.host) and is_loopback(host):
             raise SystemExit(f"--peer {peer.name} is this server's own address")
@@ -89,24 +100,31 @@ def serve(worker_id: str, port: int, host: str = "127.0.0.1", *,
             worker.load(tensor, tag=name, private=private)
     servicer = WorkerServicer(worker, Callers(list(callers)), limits=limits)
     servicer.peers = Peers(list(peers), worker_id, servicer.boot, limits.call_timeout)
-    handler = grpc.method_handlers_generic_handler("federated.Worker", {
-        "Call": grpc.unary_unary_rpc_method_handler(servicer.call)})
+    handler = grpc.method_handlers_generic_handler(
+        "federated.Worker", {"Call": grpc.unary_unary_rpc_method_handler(servicer.call)}
+    )
     # A connection lives at most one call time limit, and its calls get one more to end:
     # so a caller that never finishes its message (even with a valid token) holds a thread
     # for at most twice --call-timeout. Channels reconnect by themselves.
     age_ms = int(limits.call_timeout * 1000)
-    options = [("grpc.max_receive_message_length", limits.max_message),
-               ("grpc.max_send_message_length", limits.max_message),
-               ("grpc.max_connection_age_ms", age_ms),
-               ("grpc.max_connection_age_grace_ms", age_ms)]
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=_THREADS),
-                         interceptors=[TokenCheck(servicer.callers)], options=options,
-                         maximum_concurrent_rpcs=limits.max_calls)
+    options = [
+        ("grpc.max_receive_message_length", limits.max_message),
+        ("grpc.max_send_message_length", limits.max_message),
+        ("grpc.max_connection_age_ms", age_ms),
+        ("grpc.max_connection_age_grace_ms", age_ms),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=_THREADS),
+        interceptors=[TokenCheck(servicer.callers)],
+        options=options,
+        maximum_concurrent_rpcs=limits.max_calls,
+    )
     server.add_generic_rpc_handlers((handler,))
     if tls is not None:
         certificate, key = (Path(p).read_bytes() for p in tls)
-        bound = server.add_secure_port(f"{host}:{port}",
-                                       grpc.ssl_server_credentials([(key, certificate)]))
+        bound = server.add_secure_port(
+            f"{host}:{port}", grpc.ssl_server_credentials([(key, certificate)])
+        )
     else:
         bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
@@ -116,44 +134,84 @@ def serve(worker_id: str, port: int, host: str = "127.0.0.1", *,
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="federated-worker",
-                                description="Serve a federated worker over gRPC.")
+    p = argparse.ArgumentParser(
+        prog="federated-worker", description="Serve a federated worker over gRPC."
+    )
     p.add_argument("--id", required=True, help="the worker's name, e.g. bob")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default="127.0.0.1", help="default: loopback only")
     who = p.add_argument_group("who may call")
     who.add_argument("--token-file", type=Path, help="the token of the caller named 'client'")
-    who.add_argument("--caller", action="append", metavar="NAME=FILE",
-                     help="another caller (e.g. a peer worker) with its own token file")
-    who.add_argument("--owner-token-file", type=Path,
-                     help="the data owner's token: the only caller who may `load` data")
+    who.add_argument(
+        "--caller",
+        action="append",
+        metavar="NAME=FILE",
+        help="another caller (e.g. a peer worker) with its own token file",
+    )
+    who.add_argument(
+        "--owner-token-file",
+        type=Path,
+        help="the data owner's token: the only caller who may `load` data",
+    )
     peers = p.add_argument_group("peers: the only workers this one sends to or points to")
     peers.add_argument("--peer", action="append", metavar="NAME=HOST:PORT")
-    peers.add_argument("--peer-token-file", action="append", metavar="NAME=FILE",
-                       help="the token this worker presents to peer NAME")
-    peers.add_argument("--peer-tls-root", action="append", metavar="NAME=FILE",
-                       help="the PEM certificate peer NAME serves with")
+    peers.add_argument(
+        "--peer-token-file",
+        action="append",
+        metavar="NAME=FILE",
+        help="the token this worker presents to peer NAME",
+    )
+    peers.add_argument(
+        "--peer-tls-root",
+        action="append",
+        metavar="NAME=FILE",
+        help="the PEM certificate peer NAME serves with",
+    )
     data = p.add_argument_group("data")
-    data.add_argument("--data", type=Path,
-                      help="safetensors file: each tensor is loaded, tagged with its name")
+    data.add_argument(
+        "--data", type=Path, help="safetensors file: each tensor is loaded, tagged with its name"
+    )
     data.add_argument("--private", action="store_true", help="load --data as private")
     lim = p.add_argument_group("limits")
     lim.add_argument("--max-message-mb", type=int, default=DEFAULT_MAX_MESSAGE // 2**20)
-    lim.add_argument("--call-timeout", type=float, default=Limits.call_timeout,
-                     help="seconds any one call may take (default %(default)s)")
-    lim.add_argument("--max-calls", type=int, default=Limits.max_calls,
-                     help="calls served at once; more are refused (default %(default)s)")
-    lim.add_argument("--quota-objects", type=int, default=Limits.max_objects,
-                     help="objects each caller may keep (default %(default)s)")
-    lim.add_argument("--quota-mb", type=int, default=Limits.max_bytes // 2**20,
-                     help="MB each caller may keep (default %(default)s)")
-    lim.add_argument("--max-op-gflops", type=float, default=Limits.max_op_flops / 1e9,
-                     help="work of one operation (default %(default)s)")
+    lim.add_argument(
+        "--call-timeout",
+        type=float,
+        default=Limits.call_timeout,
+        help="seconds any one call may take (default %(default)s)",
+    )
+    lim.add_argument(
+        "--max-calls",
+        type=int,
+        default=Limits.max_calls,
+        help="calls served at once; more are refused (default %(default)s)",
+    )
+    lim.add_argument(
+        "--quota-objects",
+        type=int,
+        default=Limits.max_objects,
+        help="objects each caller may keep (default %(default)s)",
+    )
+    lim.add_argument(
+        "--quota-mb",
+        type=int,
+        default=Limits.max_bytes // 2**20,
+        help="MB each caller may keep (default %(default)s)",
+    )
+    lim.add_argument(
+        "--max-op-gflops",
+        type=float,
+        default=Limits.max_op_flops / 1e9,
+        help="work of one operation (default %(default)s)",
+    )
     net = p.add_argument_group("network")
     net.add_argument("--tls-cert", type=Path, help="PEM certificate: serve over TLS")
     net.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
-    net.add_argument("--insecure-off-loopback", action="store_true",
-                     help="serve off loopback without TLS (tokens and data in the clear)")
+    net.add_argument(
+        "--insecure-off-loopback",
+        action="store_true",
+        help="serve off loopback without TLS (tokens and data in the clear)",
+    )
     return p
 
 
@@ -174,14 +232,26 @@ def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
     if (args.tls_cert is None) != (args.tls_key is None):
         parser().error("--tls-cert and --tls-key go together")
-    limits = Limits(max_message=args.max_message_mb * 2**20, call_timeout=args.call_timeout,
-                    max_objects=args.quota_objects, max_bytes=args.quota_mb * 2**20,
-                    max_op_flops=args.max_op_gflops * 1e9, max_calls=args.max_calls)
-    running = serve(args.id, args.port, args.host, callers=callers_from_flags(args),
-                    peers=peers_from_flags(args.peer, args.peer_token_file, args.peer_tls_root),
-                    data=args.data, private=args.private, limits=limits,
-                    tls=(args.tls_cert, args.tls_key) if args.tls_cert else None,
-                    insecure_off_loopback=args.insecure_off_loopback)
+    limits = Limits(
+        max_message=args.max_message_mb * 2**20,
+        call_timeout=args.call_timeout,
+        max_objects=args.quota_objects,
+        max_bytes=args.quota_mb * 2**20,
+        max_op_flops=args.max_op_gflops * 1e9,
+        max_calls=args.max_calls,
+    )
+    running = serve(
+        args.id,
+        args.port,
+        args.host,
+        callers=callers_from_flags(args),
+        peers=peers_from_flags(args.peer, args.peer_token_file, args.peer_tls_root),
+        data=args.data,
+        private=args.private,
+        limits=limits,
+        tls=(args.tls_cert, args.tls_key) if args.tls_cert else None,
+        insecure_off_loopback=args.insecure_off_loopback,
+    )
     print(f"worker {args.id} serving on {args.host}:{args.port}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -55,8 +55,14 @@ _CHECK_COST_FROM = 1 << 16
 class WorkerServicer:
     """Handles `/federated.Worker/Call`: one request in, one reply out, one at a time."""
 
-    def __init__(self, worker: Any, callers: Callers | None = None, peers: Peers | None = None,
-                 limits: Limits | None = None, boot: int | None = None) -> None:
+    def __init__(
+        self,
+        worker: Any,
+        callers: Callers | None = None,
+        peers: Peers | None = None,
+        limits: Limits | None = None,
+        boot: int | None = None,
+    ) -> None:
         self.worker = worker
         self.callers = callers or Callers([])
         self.limits = limits or Limits()
@@ -72,15 +78,19 @@ class WorkerServicer:
         if caller is None:  # the interceptor refuses these first; this is the second check
             return _error("PermissionError", "wrong or missing token")
         remaining = context.time_remaining()
-        limit = self.limits.call_timeout if remaining is None \
+        limit = (
+            self.limits.call_timeout
+            if remaining is None
             else min(remaining, self.limits.call_timeout)
+        )
         call = Call(caller, time.monotonic() + limit)
         try:
             header, tensors = protocol.unpack(request)
             if not self.lock.acquire(timeout=max(call.deadline - time.monotonic(), 0)):
                 raise TimeoutError(
                     f"{self.worker.id} was busy with other calls until this call's deadline; "
-                    f"nothing was done. Try again, or give the RemoteWorker a longer timeout.")
+                    f"nothing was done. Try again, or give the RemoteWorker a longer timeout."
+                )
             try:
                 reply = self.handle(header, tensors, call)
             finally:
@@ -99,8 +109,10 @@ class WorkerServicer:
             if wire_id >> _LOCAL_BITS == self.boot:  # from an earlier run: long gone
                 self._free(wire_id & _LOCAL_MASK)
         if time.monotonic() > call.deadline:
-            raise TimeoutError(f"this call's deadline passed before {self.worker.id} could "
-                               f"start it; nothing was done")
+            raise TimeoutError(
+                f"this call's deadline passed before {self.worker.id} could "
+                f"start it; nothing was done"
+            )
         self.peers.limit_to(call.deadline)
         handler = getattr(self, f"do_{command}", None) if isinstance(command, str) else None
         if handler is None:
@@ -160,8 +172,12 @@ class WorkerServicer:
         out, flags, pointers = {}, [], {}
         for i, obj in enumerate(objs):
             if isinstance(obj, PointerTensor):  # a pointer on to a peer: hand it over
-                pointers[str(i)] = {"to": obj.location.id, "target": protocol.describe(
-                    Ref(obj.id_at_location, tuple(obj.shape), obj.dtype))}
+                pointers[str(i)] = {
+                    "to": obj.location.id,
+                    "target": protocol.describe(
+                        Ref(obj.id_at_location, tuple(obj.shape), obj.dtype)
+                    ),
+                }
                 flags.append(False)
                 continue
             out[f"t{i}"] = obj.detach()
@@ -177,7 +193,8 @@ class WorkerServicer:
             raise ProtocolError(
                 f"these {len(ids)} objects make a reply of {len(message) / 2**20:.1f} MB, over "
                 f"the {limit / 2**20:.0f} MB message limit. Nothing was fetched: fetch fewer "
-                f"at a time, or raise the limit (--max-message-mb and max_message=).")
+                f"at a time, or raise the limit (--max-message-mb and max_message=)."
+            )
         self.worker.fetch_many(ids)  # the privacy policy's check, then the objects go
         for i, obj in zip(ids, objs):
             self.ledger.release(i)
@@ -217,9 +234,14 @@ class WorkerServicer:
         return self._describe(obj_id), {}
 
     def do_objects(self, header: dict, tensors: dict, call: Call) -> tuple[Any, dict]:
-        return [dict(self._describe(i), private=self.worker.is_private(i),
-                     pointer=isinstance(o, PointerTensor))
-                for i, o in self.worker.objects.items()], {}
+        return [
+            dict(
+                self._describe(i),
+                private=self.worker.is_private(i),
+                pointer=isinstance(o, PointerTensor),
+            )
+            for i, o in self.worker.objects.items()
+        ], {}
 
     def do_search(self, header: dict, tensors: dict, call: Call) -> tuple[Any, dict]:
         return [self._describe(i) for i in self.worker.search_ids(*_tags(header))], {}
@@ -229,17 +251,21 @@ class WorkerServicer:
         if not call.caller.owner:
             raise PermissionError(
                 f"only {self.worker.id}'s data owner may load data: at start-up with --data, "
-                f"or with the token of --owner-token-file")
+                f"or with the token of --owner-token-file"
+            )
         if set(tensors) != {"t0"}:
             raise ProtocolError("load takes one tensor, t0")
         epsilon = header.get("epsilon")
         if epsilon is not None and type(epsilon) not in (int, float):
             raise ProtocolError("epsilon is a number")
-        pointer = self.worker.load(tensors["t0"], tag=_tags(header),
-                                   private=bool(header.get("private", False)),
-                                   description=str(header.get("description", "")),
-                                   epsilon=epsilon,
-                                   model_exit=bool(header.get("model_exit", True)))
+        pointer = self.worker.load(
+            tensors["t0"],
+            tag=_tags(header),
+            private=bool(header.get("private", False)),
+            description=str(header.get("description", "")),
+            epsilon=epsilon,
+            model_exit=bool(header.get("model_exit", True)),
+        )
         return self._describe(pointer.id_at_location), {}
 
     # ---- the worker, through its public interface ------------------------------------------
@@ -266,15 +292,20 @@ class WorkerServicer:
             return
         objects = self.worker.objects
         try:
-            self.ledger.charge(call.caller.name, [(i, nbytes(objects[i])) for i in ids],
-                               objects.__contains__, self.worker.id)
+            self.ledger.charge(
+                call.caller.name,
+                [(i, nbytes(objects[i])) for i in ids],
+                objects.__contains__,
+                self.worker.id,
+            )
         except QuotaExceededError:
             for i in ids:
                 self.worker.free(i)
             raise
 
-    def _check_cost(self, func: Any, args: tuple, kwargs: dict, refs: list[Ref],
-                    call: Call) -> None:
+    def _check_cost(
+        self, func: Any, args: tuple, kwargs: dict, refs: list[Ref], call: Call
+    ) -> None:
         """Refuse, before it runs, an operation whose work or result is too large.
 
         A torch operation cannot be stopped once started, so its cost is bounded instead:
@@ -284,8 +315,10 @@ class WorkerServicer:
         real = {r.id_at_location: self.worker.store.lookup(r.id_at_location) for r in refs}
         if any(type(t) not in (torch.Tensor, torch.nn.Parameter) for t in real.values()):
             return  # a pointer on to a peer: the peer checks
-        meta = {i: torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
-                for i, t in real.items()}
+        meta = {
+            i: torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+            for i, t in real.items()
+        }
         try:
             with FlopCounterMode(display=False) as counter, torch.no_grad():
                 out = func(*_swap(args, meta), **_swap(kwargs, meta))
@@ -296,13 +329,18 @@ class WorkerServicer:
             raise QuotaExceededError(
                 f"`{getattr(func, '__name__', func)}` would take about {flops / 1e9:.0f} GFLOP, "
                 f"over {self.worker.id}'s limit of {self.limits.max_op_flops / 1e9:.0f} GFLOP "
-                f"for one operation; nothing was run. Split it into smaller operations.")
-        made = sum(t.numel() * t.element_size() for t in _tensors(out)
-                   if not any(t is m for m in meta.values()))
+                f"for one operation; nothing was run. Split it into smaller operations."
+            )
+        made = sum(
+            t.numel() * t.element_size()
+            for t in _tensors(out)
+            if not any(t is m for m in meta.values())
+        )
         if made > self.ledger.room(call.caller.name) and not call.caller.owner:
             raise QuotaExceededError(
                 f"`{getattr(func, '__name__', func)}` would make {made / 2**20:.0f} MB, more "
-                f"than your quota on {self.worker.id} has room for; nothing was run.")
+                f"than your quota on {self.worker.id} has room for; nothing was run."
+            )
 
     # ---- wire ids ---------------------------------------------------------------------------
 
@@ -311,7 +349,8 @@ class WorkerServicer:
             raise WorkerRestartedError(
                 f"object {wire_id} was made by an earlier run of worker {self.worker.id}: the "
                 f"server has restarted since, and what it held then is gone. Send the data "
-                f"again (or search for the owner's data) and use the new pointers.")
+                f"again (or search for the owner's data) and use the new pointers."
+            )
         return wire_id & _LOCAL_MASK
 
     def _local_ids(self, header: dict) -> list[int]:
@@ -329,14 +368,18 @@ class WorkerServicer:
 
     def _describe(self, obj_id: int) -> dict[str, Any]:
         obj = self.worker.objects[obj_id]
-        return protocol.describe(Ref(self.boot << _LOCAL_BITS | obj_id, tuple(obj.shape),
-                                     obj.dtype))
+        return protocol.describe(
+            Ref(self.boot << _LOCAL_BITS | obj_id, tuple(obj.shape), obj.dtype)
+        )
 
     def _encode_result(self, value: Any) -> Any:
         """A result for the reply: references with their shape and dtype, plain values."""
         if isinstance(value, Ref):
-            return {"$obj": protocol.describe(Ref(self.boot << _LOCAL_BITS | value.id_at_location,
-                                                  value.shape, value.dtype))}
+            return {
+                "$obj": protocol.describe(
+                    Ref(self.boot << _LOCAL_BITS | value.id_at_location, value.shape, value.dtype)
+                )
+            }
         if isinstance(value, tuple) and hasattr(value, "n_fields"):  # torch.return_types
             return {"$return": [type(value).__name__, [self._encode_result(v) for v in value]]}
         if isinstance(value, (tuple, list)):

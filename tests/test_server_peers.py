@@ -21,8 +21,12 @@ from federated.process import free_port
 from federated.protocol import METHOD
 
 pytestmark = pytest.mark.xdist_group("remote-workers")
-TOKENS = {"client-bob": "cb-0123456789abcdef", "client-alice": "ca-fedcba9876543210",
-          "bob-alice": "ba-5555aaaa5555aaaa", "alice-bob": "ab-7777bbbb7777bbbb"}
+TOKENS = {
+    "client-bob": "cb-0123456789abcdef",
+    "client-alice": "ca-fedcba9876543210",
+    "bob-alice": "ba-5555aaaa5555aaaa",
+    "alice-bob": "ab-7777bbbb7777bbbb",
+}
 
 
 class RecordingProxy:
@@ -46,8 +50,13 @@ class RecordingProxy:
 
         self.port = free_port()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
-            "federated.Worker", {"Call": grpc.unary_unary_rpc_method_handler(call)}),))
+        self.server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    "federated.Worker", {"Call": grpc.unary_unary_rpc_method_handler(call)}
+                ),
+            )
+        )
         self.server.add_insecure_port(f"127.0.0.1:{self.port}")
         self.server.start()
 
@@ -61,24 +70,43 @@ def federation():
     """bob and alice, peers of each other through proxies; the caller reaches each
     through a proxy too."""
     bob_port, alice_port = free_port(), free_port()
-    proxies = {"bob->alice": RecordingProxy(alice_port), "alice->bob": RecordingProxy(bob_port),
-               "client->bob": RecordingProxy(bob_port),
-               "client->alice": RecordingProxy(alice_port)}
+    proxies = {
+        "bob->alice": RecordingProxy(alice_port),
+        "alice->bob": RecordingProxy(bob_port),
+        "client->bob": RecordingProxy(bob_port),
+        "client->alice": RecordingProxy(alice_port),
+    }
     processes = []
     try:
-        processes.append(sy.WorkerProcess(
-            "bob", port=bob_port, token=TOKENS["client-bob"],
-            peers={"alice": (proxies["bob->alice"].port, TOKENS["bob-alice"])},
-            callers={"alice": TOKENS["alice-bob"]}))
-        processes.append(sy.WorkerProcess(
-            "alice", port=alice_port, token=TOKENS["client-alice"],
-            peers={"bob": (proxies["alice->bob"].port, TOKENS["alice-bob"])},
-            callers={"bob": TOKENS["bob-alice"]}))
+        processes.append(
+            sy.WorkerProcess(
+                "bob",
+                port=bob_port,
+                token=TOKENS["client-bob"],
+                peers={"alice": (proxies["bob->alice"].port, TOKENS["bob-alice"])},
+                callers={"alice": TOKENS["alice-bob"]},
+            )
+        )
+        processes.append(
+            sy.WorkerProcess(
+                "alice",
+                port=alice_port,
+                token=TOKENS["client-alice"],
+                peers={"bob": (proxies["alice->bob"].port, TOKENS["alice-bob"])},
+                callers={"bob": TOKENS["bob-alice"]},
+            )
+        )
         hook = sy.TorchHook(torch)
-        bob = sy.RemoteWorker(hook, id="bob", port=proxies["client->bob"].port,
-                              token=TOKENS["client-bob"], timeout=20)
-        alice = sy.RemoteWorker(hook, id="alice", port=proxies["client->alice"].port,
-                                token=TOKENS["client-alice"], timeout=20)
+        bob = sy.RemoteWorker(
+            hook, id="bob", port=proxies["client->bob"].port, token=TOKENS["client-bob"], timeout=20
+        )
+        alice = sy.RemoteWorker(
+            hook,
+            id="alice",
+            port=proxies["client->alice"].port,
+            token=TOKENS["client-alice"],
+            timeout=20,
+        )
         yield bob, alice, proxies, processes
         bob.close()
         alice.close()
@@ -98,8 +126,7 @@ def test_moves_chains_and_shares_work_between_configured_peers(federation):
     inner = (chain + 1).get()  # alice runs it on bob, then hands us bob's pointer
     assert inner.location is bob and torch.equal(inner.get(), torch.tensor([8.0]))
     shared = torch.tensor([1.5, -2.0]).fix_precision().share(bob, alice, crypto_provider=bob)
-    torch.testing.assert_close((shared + shared).get().float_precision(),
-                               torch.tensor([3.0, -4.0]))
+    torch.testing.assert_close((shared + shared).get().float_precision(), torch.tensor([3.0, -4.0]))
 
 
 def test_no_token_is_ever_in_a_reply_or_passed_between_workers(federation):
@@ -123,8 +150,16 @@ def test_no_token_is_ever_in_a_reply_or_passed_between_workers(federation):
 def test_a_caller_cannot_name_an_address_or_the_worker_itself(federation):
     bob, alice, _, processes = federation
     x = torch.tensor([1.0, 2.0]).send(bob)
-    for destination in ({"id": "alice", "host": "127.0.0.1", "port": processes[1].port,
-                         "token": TOKENS["client-alice"]}, "bob", "carol"):
+    for destination in (
+        {
+            "id": "alice",
+            "host": "127.0.0.1",
+            "port": processes[1].port,
+            "token": TOKENS["client-alice"],
+        },
+        "bob",
+        "carol",
+    ):
         with pytest.raises(PermissionError, match="no peer named"):
             bob.request({"command": "move", "ids": [x.id_at_location], "to": destination})
     assert torch.equal(x.get(), torch.tensor([1.0, 2.0]))  # still on bob, unchanged
@@ -143,8 +178,7 @@ def test_a_peer_that_turns_out_to_be_this_server_is_refused():
     running = server.serve("judy", port)
     proxy = RecordingProxy(port)  # the same server, reached by another address
     try:
-        peers = Peers([Peer("kate", "127.0.0.1", proxy.port)], "judy", running.servicer.boot,
-                      5.0)
+        peers = Peers([Peer("kate", "127.0.0.1", proxy.port)], "judy", running.servicer.boot, 5.0)
         with pytest.raises(protocol.ProtocolError, match="judy itself"):
             peers.client("kate")
         peers.close()
@@ -155,8 +189,9 @@ def test_a_peer_that_turns_out_to_be_this_server_is_refused():
 
 def test_a_peer_answering_with_another_name_is_refused(federation):
     _, _, _, processes = federation
-    peers = Peers([Peer("carol", "127.0.0.1", processes[1].port, TOKENS["bob-alice"])],
-                  "bob", 1, 5.0)
+    peers = Peers(
+        [Peer("carol", "127.0.0.1", processes[1].port, TOKENS["bob-alice"])], "bob", 1, 5.0
+    )
     with pytest.raises(protocol.ProtocolError, match="says it is 'alice'"):
         peers.client("carol")
     peers.close()

@@ -64,8 +64,9 @@ def test_serving_off_loopback_needs_a_token_and_tls_or_an_explicit_flag(tmp_path
     path.chmod(0o600)
     port = str(free_port())
     assert "without a token" in _refused(["--id", "bob", "--port", port, "--host", "0.0.0.0"])
-    message = _refused(["--id", "bob", "--port", port, "--host", "0.0.0.0",
-                        "--token-file", str(path)])
+    message = _refused(
+        ["--id", "bob", "--port", port, "--host", "0.0.0.0", "--token-file", str(path)]
+    )
     assert "without TLS" in message and "--insecure-off-loopback" in message
 
 
@@ -80,9 +81,22 @@ def test_two_callers_with_one_token_are_refused():
 @pytest.fixture(scope="module")
 def small_server():
     """A server with a 1 MB message limit, a small quota, a low work limit, an owner."""
-    process = sy.WorkerProcess("guarded", token=TOKEN, max_message_mb=1, owner_token="owner-t",
-                               extra_args=["--quota-objects", "20", "--quota-mb", "2",
-                                           "--max-op-gflops", "0.01", "--max-calls", "16"])
+    process = sy.WorkerProcess(
+        "guarded",
+        token=TOKEN,
+        max_message_mb=1,
+        owner_token="owner-t",
+        extra_args=[
+            "--quota-objects",
+            "20",
+            "--quota-mb",
+            "2",
+            "--max-op-gflops",
+            "0.01",
+            "--max-calls",
+            "16",
+        ],
+    )
     try:
         yield process
     finally:
@@ -91,8 +105,9 @@ def small_server():
 
 @pytest.fixture
 def guarded(small_server):
-    worker = sy.RemoteWorker(sy.TorchHook(torch), id="guarded", port=small_server.port,
-                             token=TOKEN, timeout=20)
+    worker = sy.RemoteWorker(
+        sy.TorchHook(torch), id="guarded", port=small_server.port, token=TOKEN, timeout=20
+    )
     yield worker
     worker.flush()
     worker.close()
@@ -101,16 +116,21 @@ def guarded(small_server):
 def test_an_unauthenticated_message_over_the_size_limit_is_refused_for_its_token(small_server):
     # 4 MB against a 1 MB limit: were the body read first, gRPC would answer
     # RESOURCE_EXHAUSTED; the interceptor answers from the metadata alone.
-    with grpc.insecure_channel(f"127.0.0.1:{small_server.port}",
-                               options=[("grpc.max_send_message_length", 64 * 2**20)]) as channel:
+    with grpc.insecure_channel(
+        f"127.0.0.1:{small_server.port}", options=[("grpc.max_send_message_length", 64 * 2**20)]
+    ) as channel:
         call = channel.unary_unary(METHOD)
         with pytest.raises(grpc.RpcError) as refused:
             call(bytes(4 * 2**20), timeout=10, metadata=[("authorization", "Bearer wrong")])
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-def _stalled_call(channel: grpc.Channel, release: threading.Event, metadata: list,
-                  first: bytes | None = bytes(2**20)) -> object:
+def _stalled_call(
+    channel: grpc.Channel,
+    release: threading.Event,
+    metadata: list,
+    first: bytes | None = bytes(2**20),
+) -> object:
     """A call that sends `first` (if anything) and then never finishes its request."""
 
     def chunks():
@@ -138,12 +158,15 @@ def test_stalled_unauthenticated_calls_do_not_stop_a_legitimate_caller(small_ser
     release = threading.Event()
     channels = [grpc.insecure_channel(f"127.0.0.1:{small_server.port}") for _ in range(4)]
     try:
-        stalled = [_stalled_call(channels[i % 4], release, [("authorization", "Bearer no")])
-                   for i in range(24)]  # more than the server's threads and its call cap
+        stalled = [
+            _stalled_call(channels[i % 4], release, [("authorization", "Bearer no")])
+            for i in range(24)
+        ]  # more than the server's threads and its call cap
         x = torch.tensor([1.0, 2.0]).send(guarded)
         assert torch.equal((x + 1).get(), torch.tensor([2.0, 3.0]))
-        assert all(f.exception(timeout=20).code() == grpc.StatusCode.UNAUTHENTICATED
-                   for f in stalled)
+        assert all(
+            f.exception(timeout=20).code() == grpc.StatusCode.UNAUTHENTICATED for f in stalled
+        )
     finally:
         release.set()
         for channel in channels:
@@ -165,30 +188,38 @@ class _Context:
 
 
 def _servicer(**limits) -> WorkerServicer:
-    return WorkerServicer(sy.VirtualWorker(None, id="local"), Callers([Caller("client", TOKEN)]),
-                          limits=Limits(**limits))
+    return WorkerServicer(
+        sy.VirtualWorker(None, id="local"),
+        Callers([Caller("client", TOKEN)]),
+        limits=Limits(**limits),
+    )
 
 
-def _call(servicer: WorkerServicer, header: dict, tensors: dict | None = None,
-          context: _Context | None = None) -> tuple[dict, dict]:
+def _call(
+    servicer: WorkerServicer,
+    header: dict,
+    tensors: dict | None = None,
+    context: _Context | None = None,
+) -> tuple[dict, dict]:
     return protocol.unpack(servicer.call(protocol.pack(header, tensors), context or _Context()))
 
 
 def test_a_call_that_cannot_get_the_lock_before_its_deadline_does_nothing():
     servicer = _servicer()
-    answer, _ = _call(servicer, {"command": "register", "requires_grad": [False]},
-                      {"t0": torch.zeros(3)})
+    answer, _ = _call(
+        servicer, {"command": "register", "requires_grad": [False]}, {"t0": torch.zeros(3)}
+    )
     x = answer["ok"][0]
-    add = {"command": "run", "op": "Tensor.add_",
-           "args": {"$tuple": [{"$ref": x["id"]}, 1.0]}}
+    add = {"command": "run", "op": "Tensor.add_", "args": {"$tuple": [{"$ref": x["id"]}, 1.0]}}
     with servicer.lock:  # another call holds the worker for longer than this call may wait
         answer, _ = _call(servicer, add, context=_Context(remaining=0.2))
     assert answer["error"]["type"] == "TimeoutError"
     assert "nothing was done" in answer["error"]["message"]
     assert torch.equal(servicer.worker.store.lookup(x["id"] & 0xFFFFFFFF), torch.zeros(3))
     answer, _ = _call(servicer, add)  # and the worker is free again afterwards
-    assert "ok" in answer and torch.equal(servicer.worker.store.lookup(x["id"] & 0xFFFFFFFF),
-                                          torch.ones(3))
+    assert "ok" in answer and torch.equal(
+        servicer.worker.store.lookup(x["id"] & 0xFFFFFFFF), torch.ones(3)
+    )
 
 
 def test_an_operation_over_the_work_limit_is_refused_before_it_runs(guarded):
@@ -238,8 +269,9 @@ def test_only_the_owner_may_load_data_and_it_is_not_charged(small_server, guarde
     assert guarded.search("#mine") == []
     owner = sy.RemoteWorker(None, id="guarded", port=small_server.port, token="owner-t")
     try:
-        loaded = [owner.load(torch.ones(200_000), tag="#big", private=True)
-                  for _ in range(3)]  # 3 x 0.8 MB: more than a caller's quota of 2 MB
+        loaded = [
+            owner.load(torch.ones(200_000), tag="#big", private=True) for _ in range(3)
+        ]  # 3 x 0.8 MB: more than a caller's quota of 2 MB
         found = guarded.search("#big")
         assert [p.id_at_location for p in found] == [p.id_at_location for p in loaded]
         found = found[0]
@@ -270,7 +302,9 @@ def test_a_fetch_naming_an_object_twice_is_refused_and_changes_nothing(small_ser
     with grpc.insecure_channel(f"127.0.0.1:{small_server.port}") as channel:
         reply = channel.unary_unary(METHOD)(
             protocol.pack({"command": "fetch", "ids": [x.id_at_location, x.id_at_location]}),
-            timeout=10, metadata=[("authorization", f"Bearer {TOKEN}")])
+            timeout=10,
+            metadata=[("authorization", f"Bearer {TOKEN}")],
+        )
     assert protocol.unpack(reply)[0]["error"]["type"] == "ProtocolError"
     assert torch.equal(x.get(), torch.tensor([4.0, 5.0]))
 
@@ -315,8 +349,12 @@ def test_each_way_to_start_a_server_works_without_a_warning(module):
     else:
         command = [sys.executable, "-m", module]
     port = free_port()
-    process = subprocess.Popen([*command, "--id", "ivy", "--port", str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*command, "--id", "ivy", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout.readline().strip() == f"worker ivy serving on 127.0.0.1:{port}"
         ivy = sy.RemoteWorker(None, id="ivy", port=port, timeout=10)
@@ -330,14 +368,16 @@ def test_each_way_to_start_a_server_works_without_a_warning(module):
 
 
 def test_stalled_calls_with_a_valid_token_are_cut_off_and_others_served_again():
-    process = sy.WorkerProcess("stalled", token=TOKEN,
-                               extra_args=["--call-timeout", "1", "--max-calls", "4"])
+    process = sy.WorkerProcess(
+        "stalled", token=TOKEN, extra_args=["--call-timeout", "1", "--max-calls", "4"]
+    )
     release = threading.Event()
     channel = grpc.insecure_channel(f"127.0.0.1:{process.port}")
     try:
-        stalled = [_stalled_call(channel, release, [("authorization", f"Bearer {TOKEN}")],
-                                 first=None)
-                   for _ in range(4)]  # every call the server allows at once, never sent
+        stalled = [
+            _stalled_call(channel, release, [("authorization", f"Bearer {TOKEN}")], first=None)
+            for _ in range(4)
+        ]  # every call the server allows at once, never sent
         worker = sy.RemoteWorker(None, id="stalled", port=process.port, token=TOKEN, timeout=5)
         answered = None
         for _ in range(20):  # bounded: the stalled calls end within 2 x --call-timeout

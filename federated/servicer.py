@@ -410,20 +410,6 @@ def _tags(header: dict) -> list[str]:
     return tags
 
 
-def _refs(value: Any) -> list[Ref]:
-    """Every `Ref` in nested tuples, lists and dicts."""
-    found, stack = [], [value]
-    while stack:
-        v = stack.pop()
-        if isinstance(v, Ref):
-            found.append(v)
-        elif isinstance(v, (list, tuple)):
-            stack.extend(v)
-        elif isinstance(v, dict):
-            stack.extend(v.values())
-    return found
-
-
 def _tensors(value: Any) -> list[torch.Tensor]:
     found, stack = [], [value]
     while stack:

@@ -30,12 +30,14 @@ protocol runs for each (`PROTOCOL` below says so).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from federated import traffic
-from federated.sharing import AdditiveSharingTensor, deal, random_on
+
+if TYPE_CHECKING:  # at run time the class comes from the shares given: no import cycle
+    from federated.sharing import AdditiveSharingTensor
 
 PROTOCOL = "arithmetic-to-binary conversion with a trusted dealer (CrypTen's)"
 ACCEPTED_PROTOCOLS = ("fss", "snn", "a2b", None)
@@ -72,8 +74,9 @@ class XorShares:
         provider = self.like.crypto_provider
         workers = self.like.workers
         shape = next(iter(self.shares.values())).shape
-        a, b = random_on(provider, shape), random_on(provider, shape)
-        a, b, c = (_xor_deal(v, workers) for v in (a, b, a & b))
+        dealer = type(self.like)
+        a, b = dealer.random_on(provider, shape), dealer.random_on(provider, shape)
+        a, b, c = (_xor_deal(v, workers, self.like) for v in (a, b, a & b))
         e, f = _open_xor([self ^ a, other ^ b])
         first = next(iter(self.shares))
         out = {}
@@ -94,12 +97,12 @@ class XorShares:
         return self.apply(torch.Tensor.__getitem__, index)
 
 
-def _xor_deal(value: Any, workers: list[Any]) -> XorShares:
+def _xor_deal(value: Any, workers: list[Any], like: AdditiveSharingTensor) -> XorShares:
     """The dealer splits a word it made into two XOR-shares and sends one to each."""
-    mask = random_on(value.location, value.shape)
+    mask = type(like).random_on(value.location, value.shape)
     traffic.dealt(value.numel(), len(workers))
     pieces = [value ^ mask, mask]
-    return XorShares({w.id: p.move(w) for w, p in zip(workers, pieces)}, None)
+    return XorShares({w.id: p.move(w) for w, p in zip(workers, pieces)}, like)
 
 
 def _open_xor(values: list[XorShares]) -> list[torch.Tensor]:
@@ -154,9 +157,9 @@ def _bit_to_arithmetic(bit: XorShares, like: AdditiveSharingTensor) -> AdditiveS
     both ways; c = bit XOR r is opened, and bit = c + r - 2cr is linear in r."""
     provider, workers = like.crypto_provider, like.workers
     shape = next(iter(bit.shares.values())).shape
-    r = torch.bitwise_and(random_on(provider, shape), 1)
-    r_xor = _xor_deal(r.clone(), workers)
-    (r_add,) = deal(provider, [r], workers)
+    r = torch.bitwise_and(type(like).random_on(provider, shape), 1)
+    r_xor = _xor_deal(r.clone(), workers, like)
+    (r_add,) = type(like).deal(provider, [r], workers)
     (c,) = _open_xor([bit ^ r_xor])
     return r_add * (1 - 2 * c) + c
 
@@ -179,18 +182,19 @@ def max_with_index(x: AdditiveSharingTensor,
     dim = dim % x.dim()
     values = x.apply(torch.movedim, dim, -1)
     n = values.shape[-1]
-    index = AdditiveSharingTensor.public(
+    shared = type(x)
+    index = shared.public(
         torch.arange(n, dtype=torch.int64).expand(values.shape).contiguous(), values)
     while n > 1:
         half = n // 2
         a, b = values[..., 0:2 * half:2], values[..., 1:2 * half:2]
         ia, ib = index[..., 0:2 * half:2], index[..., 1:2 * half:2]
         keep_a = 1 - sign_bit(a - b)  # a >= b
-        picked = (AdditiveSharingTensor.stack([keep_a, keep_a])
-                  * AdditiveSharingTensor.stack([a - b, ia - ib]))
+        picked = (shared.stack([keep_a, keep_a])
+                  * shared.stack([a - b, ia - ib]))
         best, where = b + picked[0], ib + picked[1]
         if n % 2:  # the odd one out goes on unchallenged
-            best = AdditiveSharingTensor.cat([best, values[..., n - 1:]], -1)
-            where = AdditiveSharingTensor.cat([where, index[..., n - 1:]], -1)
+            best = shared.cat([best, values[..., n - 1:]], -1)
+            where = shared.cat([where, index[..., n - 1:]], -1)
         values, index, n = best, where, (n + 1) // 2
     return values[..., 0], index[..., 0]

@@ -483,52 +483,6 @@ def _handles(values: Sequence[Any]) -> list[Any]:
     return found
 
 
-# ---- the worker server's side: one command, "plan" ------------------------------------------
-
-def serve_plan(worker: Any, header: dict[str, Any], tensors: dict[str, torch.Tensor],
-               ) -> tuple[Any, dict]:
-    """`{"command": "plan", "action": "send" | "run" | "free", ...}` on a worker server."""
-    action = header.get("action")
-    if action == "send":
-        def hold(t: torch.Tensor) -> Ref:
-            return Ref(worker.register(t), tuple(t.shape), t.dtype)
-        return {"plan": keep(worker, header.get("plan"), tensors, hold)}, {}
-    if action == "free":
-        forget(worker, header.get("plan"))  # type: ignore[arg-type]
-        return None, {}
-    if action != "run":
-        raise ProtocolError(f"unknown plan action {action!r}")
-    ids = header.get("args")
-    if not (isinstance(ids, list) and all(type(i) is int for i in ids)):
-        raise ProtocolError("a plan's arguments are a list of object ids")
-    args = []
-    for obj_id in ids:
-        obj = worker.store.lookup(obj_id)
-        args.append(Ref(obj_id, tuple(obj.shape), obj.dtype))
-
-    def call(func: Callable[..., Any], call_args: tuple, kwargs: dict) -> Any:
-        return worker.executor.run(func, call_args, kwargs, _new_ref, _same_ref)
-
-    output = run_kept(worker, header.get("plan"), args, call, worker.free)
-    return _describe(output), {}
-
-
-def _new_ref(obj_id: int, obj: torch.Tensor) -> Ref:
-    return Ref(obj_id, tuple(obj.shape), obj.dtype)
-
-
-def _same_ref(ref: Ref, real: torch.Tensor) -> Ref:
-    return Ref(ref.id_at_location, tuple(real.shape), real.dtype)
-
-
-def _describe(value: Any) -> Any:
-    if isinstance(value, Ref):
-        return {"$obj": protocol.describe(value)}
-    if isinstance(value, (tuple, list)):
-        return {"$list": [_describe(v) for v in value]}
-    return protocol.encode(value, _no_tensor)
-
-
 # ---- the caller's side -----------------------------------------------------------------------
 
 class PlanPointer:
@@ -567,8 +521,8 @@ class PlanPointer:
             if same is not None:  # an in-place plan returned its argument
                 return same._refresh(ref.shape, ref.dtype)
             return PointerTensor(self.location, ref.id_at_location, ref.shape, ref.dtype)
-        if isinstance(value, dict) and "$list" in value:
-            return tuple(self._pointers(v, inputs) for v in value["$list"])
+        if isinstance(value, dict) and ("$list" in value or "$tuple" in value):
+            return tuple(self._pointers(v, inputs) for v in next(iter(value.values())))
         return protocol.decode(value, _no_ref)
 
     def __del__(self) -> None:

@@ -1,16 +1,22 @@
-"""Starting a worker server as a child process, from a notebook or a test.
+"""Starting worker servers as child processes, from a notebook or a test.
 
-`WorkerProcess("bob", token=...)` runs `python -m federated.worker --id bob ...` with a
-free port and a private token file, waits until the server answers, and `stop()` ends it.
+`WorkerProcess("bob", token=...)` runs `python -m federated.server --id bob ...` with a
+free port and private token files, waits until the server answers, and `stop()` ends it.
+`WorkerProcess.group(["bob", "alice"])` starts servers that know each other as peers,
+each pair with tokens of its own, so objects can move between them.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,50 +30,121 @@ def free_port() -> int:
 
 
 class WorkerProcess:
-    """A worker server in a child process; `stop()` ends it (so does leaving a `with`)."""
+    """A worker server in a child process; `stop()` ends it (so does leaving a `with`).
 
-    def __init__(self, worker_id: str, port: int | None = None, token: str | None = None,
-                 data: Path | None = None, private: bool = False, timeout: float = 30.0,
-                 token_dir: Path | None = None, max_message_mb: int | None = None,
-                 tls: tuple[Path, Path] | None = None) -> None:
+    `peers` maps a peer's name to (port, token this server presents there); `callers`
+    maps extra callers' names to their tokens; `owner_token` may `load` data.
+    """
+
+    def __init__(
+        self,
+        worker_id: str,
+        port: int | None = None,
+        token: str | None = None,
+        data: Path | None = None,
+        private: bool = False,
+        timeout: float = 30.0,
+        max_message_mb: int | None = None,
+        tls: tuple[Path, Path] | None = None,
+        peers: dict[str, tuple[int, str]] | None = None,
+        callers: dict[str, str] | None = None,
+        owner_token: str | None = None,
+        extra_args: Sequence[str] = (),
+        module: str = "federated.server",
+    ) -> None:
         self.id, self.port, self.token = worker_id, port or free_port(), token
-        command = [sys.executable, "-m", "federated.worker", "--id", worker_id,
-                   "--port", str(self.port)]
+        self.folder = Path(tempfile.mkdtemp(prefix=f"federated-{worker_id}-"))  # mode 700
+        command = [sys.executable, "-m", module, "--id", worker_id, "--port", str(self.port)]
         if token is not None:
-            folder = token_dir or Path(os.environ.get("TMPDIR", "/tmp"))
-            self.token_file = folder / f"federated-{worker_id}-{self.port}.token"
-            self.token_file.write_text(token)
-            self.token_file.chmod(0o600)
-            command += ["--token-file", str(self.token_file)]
+            command += ["--token-file", self._secret("client", token)]
+        for name, secret in (callers or {}).items():
+            command += ["--caller", f"{name}={self._secret(f'caller-{name}', secret)}"]
+        if owner_token is not None:
+            command += ["--owner-token-file", self._secret("owner", owner_token)]
+        for name, (peer_port, secret) in (peers or {}).items():
+            command += [
+                "--peer",
+                f"{name}=127.0.0.1:{peer_port}",
+                "--peer-token-file",
+                f"{name}={self._secret(f'peer-{name}', secret)}",
+            ]
         if data is not None:
             command += ["--data", str(data)] + (["--private"] if private else [])
         if max_message_mb is not None:
             command += ["--max-message-mb", str(max_message_mb)]
         if tls is not None:
             command += ["--tls-cert", str(tls[0]), "--tls-key", str(tls[1])]
+        command += list(extra_args)
         self.tls_root = Path(tls[0]).read_bytes() if tls is not None else None
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.PIPE, env=env)
-        self._wait_ready(timeout)
+        self._stderr_path = self.folder / "stderr.txt"
+        with open(self._stderr_path, "wb") as log:  # a file, not a pipe nobody empties
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=env)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    @classmethod
+    def group(
+        cls, worker_ids: Sequence[str], token: str | None = None, **kwargs: Any
+    ) -> list[WorkerProcess]:
+        """One server per id, each with every other as a peer, each link with its own
+        token (the caller's `token`, made up if not given, is never passed between them)."""
+        token = token or secrets.token_hex(16)
+        ports = {w: free_port() for w in worker_ids}
+        link = {(a, b): secrets.token_hex(16) for a in worker_ids for b in worker_ids if a != b}
+        started: list[WorkerProcess] = []
+        try:
+            for w in worker_ids:
+                others = [o for o in worker_ids if o != w]
+                started.append(
+                    cls(
+                        w,
+                        port=ports[w],
+                        token=token,
+                        peers={o: (ports[o], link[(w, o)]) for o in others},
+                        callers={o: link[(o, w)] for o in others},
+                        **kwargs,
+                    )
+                )
+        except BaseException:
+            for process in started:
+                process.stop()
+            raise
+        return started
+
+    def _secret(self, name: str, value: str) -> str:
+        path = self.folder / f"{name}.token"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(value)
+        return str(path)
+
+    def stderr(self) -> str:
+        """What the server wrote to its standard error so far."""
+        try:
+            return self._stderr_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
 
     def _wait_ready(self, timeout: float) -> None:
         from federated.remote import RemoteWorker
 
         deadline = time.monotonic() + timeout
-        probe = RemoteWorker(None, id=self.id, port=self.port, token=self.token, timeout=1.0,
-                             tls_root=self.tls_root)
+        probe = RemoteWorker(
+            None, id=self.id, port=self.port, token=self.token, timeout=1.0, tls_root=self.tls_root
+        )
         try:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"worker {self.id} exited: "
-                                       f"{self.process.stderr.read().decode()[-2000:]}")
+                    raise RuntimeError(f"worker {self.id} exited: {self.stderr()[-2000:]}")
                 try:
                     probe.ping()
                     return
                 except FederatedError:
                     time.sleep(0.1)
-            self.stop()
             raise TimeoutError(f"worker {self.id} did not start within {timeout} s")
         finally:
             probe.close()
@@ -80,10 +157,7 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
-        if getattr(self, "token_file", None) is not None and self.token_file.exists():
-            self.token_file.unlink()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> WorkerProcess:
         return self

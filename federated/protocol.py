@@ -1,8 +1,10 @@
 """The messages between a caller and a worker in another process: a closed schema.
 
-A message is a JSON header, then (optionally) tensors in the safetensors format:
-
-    4 bytes big-endian header length | header (UTF-8 JSON) | safetensors bytes
+A message without tensors is its JSON header alone. A message with tensors is one
+safetensors blob, with the JSON header in its metadata (under "header"): a large tensor
+is then copied once into the message and once out of it, with no framing around it. The
+two cannot be confused: safetensors pads its own header to a multiple of 8 bytes, so its
+first byte (the low byte of that length) is never "{".
 
 Nothing is ever unpickled. The header holds only plain JSON values and a few tagged
 forms (`{"$ref": 3}` for an object on the worker, `{"$dtype": "float32"}`, ...); an
@@ -22,16 +24,24 @@ import torch
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
-from federated.errors import FederatedError
+from federated.errors import FederatedError, StalePointerError
 
 METHOD = "/federated.Worker/Call"  # the one gRPC method a worker server answers
 DEFAULT_MAX_MESSAGE = 256 * 2**20
 MAX_HEADER = 16 * 2**20  # a header is small; a huge one is an attack or a bug
-_LENGTH = struct.Struct(">I")
+_LENGTH = struct.Struct("<Q")  # how a safetensors blob starts
 
 
 class ProtocolError(FederatedError, ValueError):
     """A message that does not follow the schema: refused, and nothing is changed."""
+
+
+class QuotaExceededError(FederatedError, RuntimeError):
+    """A caller asked a worker server to keep more objects or bytes than its quota."""
+
+
+class WorkerRestartedError(StalePointerError):
+    """A pointer made before its worker server restarted: its object is gone."""
 
 
 @dataclass(frozen=True)
@@ -51,46 +61,88 @@ class Ref:
 
 # ---- framing ---------------------------------------------------------------------------------
 
+
 def pack(header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None) -> bytes:
     """One message: the header and, if any, the tensors."""
-    head = json.dumps(header, separators=(",", ":"), allow_nan=True).encode()
-    body = save_tensors({k: v.detach().contiguous() for k, v in tensors.items()}) \
-        if tensors else b""
-    return _LENGTH.pack(len(head)) + head + body
+    head = json.dumps(header, separators=(",", ":"), allow_nan=True)
+    if not tensors:
+        return head.encode()
+    return save_tensors(
+        {k: v.detach().contiguous() for k, v in tensors.items()}, metadata={"header": head}
+    )
 
 
 def unpack(message: bytes) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The header and tensors of a message, or ProtocolError. Safe on any bytes."""
-    if not isinstance(message, (bytes, bytearray)) or len(message) < _LENGTH.size:
+    if not isinstance(message, (bytes, bytearray)) or not message:
+        raise ProtocolError("empty message")
+    if message[:1] == b"{":
+        if len(message) > MAX_HEADER:
+            raise ProtocolError("header too long")
+        return _header(message), {}
+    if len(message) < _LENGTH.size:
         raise ProtocolError("message too short")
-    (length,) = _LENGTH.unpack_from(message)
+    (length,) = _LENGTH.unpack_from(message)  # safetensors' own header: length, then JSON
     if length > MAX_HEADER or _LENGTH.size + length > len(message):
         raise ProtocolError("bad header length")
     try:
-        header = json.loads(bytes(message[_LENGTH.size:_LENGTH.size + length]))
+        layout = json.loads(bytes(message[_LENGTH.size : _LENGTH.size + length]))
+        text = layout["__metadata__"]["header"]
+    except (UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
+        raise ProtocolError(f"no header in the message: {error}") from None
+    header = _header(text)
+    try:
+        tensors = load_tensors(bytes(message) if isinstance(message, bytearray) else message)
+    except Exception as error:  # safetensors raises its own error types
+        raise ProtocolError(f"tensor payload is not valid safetensors: {error}") from None
+    return header, tensors
+
+
+def _header(text: bytes | bytearray | str) -> dict[str, Any]:
+    try:
+        header = json.loads(text)
     except (UnicodeDecodeError, ValueError) as error:
         raise ProtocolError(f"header is not JSON: {error}") from None
     if not isinstance(header, dict):
         raise ProtocolError("header must be a JSON object")
-    body = bytes(message[_LENGTH.size + length:])
-    tensors: dict[str, torch.Tensor] = {}
-    if body:
-        try:
-            tensors = load_tensors(body)
-        except Exception as error:  # safetensors raises its own error types
-            raise ProtocolError(f"tensor payload is not valid safetensors: {error}") from None
-    return header, tensors
+    return header
 
 
 # ---- the operations a worker may run ---------------------------------------------------------
 
 _FORBIDDEN = {
-    "register_hook", "register_post_accumulate_grad_hook", "module_load", "__reduce_ex__",
-    "__setstate__", "__deepcopy__", "storage", "untyped_storage", "data_ptr", "numpy",
-    "tolist", "item", "__array__", "__bool__", "__int__", "__float__", "__index__",
-    "__complex__", "__contains__", "is_nonzero", "equal", "allclose", "__iter__",
-    "share_memory_", "pin_memory", "backward_hook", "_typed_storage", "__reduce__",
-    "__dlpack__", "__dlpack_device__", "tofile", "set_",
+    "register_hook",
+    "register_post_accumulate_grad_hook",
+    "module_load",
+    "__reduce_ex__",
+    "__setstate__",
+    "__deepcopy__",
+    "storage",
+    "untyped_storage",
+    "data_ptr",
+    "numpy",
+    "tolist",
+    "item",
+    "__array__",
+    "__bool__",
+    "__int__",
+    "__float__",
+    "__index__",
+    "__complex__",
+    "__contains__",
+    "is_nonzero",
+    "equal",
+    "allclose",
+    "__iter__",
+    "share_memory_",
+    "pin_memory",
+    "backward_hook",
+    "_typed_storage",
+    "__reduce__",
+    "__dlpack__",
+    "__dlpack_device__",
+    "tofile",
+    "set_",
 }
 _SETTERS = ("grad", "data", "requires_grad")
 
@@ -99,9 +151,15 @@ _SETTERS = ("grad", "data", "requires_grad")
 def _registry() -> tuple[dict[Any, str], dict[str, Any]]:
     """(function → name, name → function) for every torch function a pointer may forward."""
     names: dict[Any, str] = {}
-    prefixes = {torch: "torch", torch.Tensor: "Tensor", torch.nn.functional: "F",
-                torch.functional: "torch.functional", torch.linalg: "linalg",
-                torch.fft: "fft", torch.special: "special"}
+    prefixes = {
+        torch: "torch",
+        torch.Tensor: "Tensor",
+        torch.nn.functional: "F",
+        torch.functional: "torch.functional",
+        torch.linalg: "linalg",
+        torch.fft: "fft",
+        torch.special: "special",
+    }
     for namespace, funcs in torch.overrides.get_overridable_functions().items():
         for func in funcs:
             base = getattr(func, "__name__", None)
@@ -115,8 +173,15 @@ def _registry() -> tuple[dict[Any, str], dict[str, Any]]:
                 continue
             if base not in _FORBIDDEN:
                 names.setdefault(func, name)
-    for func in (torch.randint_like, torch.rand_like, torch.randn_like, torch.zeros_like,
-                 torch.ones_like, torch.full_like, torch.empty_like):  # not listed, but forwarded
+    for func in (
+        torch.randint_like,
+        torch.rand_like,
+        torch.randn_like,
+        torch.zeros_like,
+        torch.ones_like,
+        torch.full_like,
+        torch.empty_like,
+    ):  # not listed, but forwarded
         names.setdefault(func, f"torch.{func.__name__}")
     for name in dir(torch):  # list-at-once arithmetic: optimizers step with it (optim.py)
         if name.startswith("_foreach_"):
@@ -144,12 +209,28 @@ def op_func(name: Any) -> Any:
 
 # ---- values inside a header ------------------------------------------------------------------
 
-_DTYPES = {str(d).removeprefix("torch."): d for d in (
-    torch.float16, torch.bfloat16, torch.float32, torch.float64, torch.complex64,
-    torch.complex128, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64,
-    torch.bool)}
-_FORMATS = {"preserve_format": torch.preserve_format, "contiguous_format":
-            torch.contiguous_format, "channels_last": torch.channels_last}
+_DTYPES = {
+    str(d).removeprefix("torch."): d
+    for d in (
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.complex64,
+        torch.complex128,
+        torch.uint8,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.bool,
+    )
+}
+_FORMATS = {
+    "preserve_format": torch.preserve_format,
+    "contiguous_format": torch.contiguous_format,
+    "channels_last": torch.channels_last,
+}
 
 
 def dtype_name(dtype: torch.dtype) -> str:
@@ -181,8 +262,13 @@ def encode(value: Any, ref_of: Any) -> Any:
     if isinstance(value, torch.dtype):
         return {"$dtype": dtype_name(value)}
     if isinstance(value, slice):
-        return {"$slice": [encode(value.start, ref_of), encode(value.stop, ref_of),
-                           encode(value.step, ref_of)]}
+        return {
+            "$slice": [
+                encode(value.start, ref_of),
+                encode(value.stop, ref_of),
+                encode(value.step, ref_of),
+            ]
+        }
     if value is Ellipsis:
         return {"$ellipsis": True}
     if isinstance(value, torch.device):
@@ -240,8 +326,11 @@ def describe(ref: Ref) -> dict[str, Any]:
 
 
 def ref_from(info: Any) -> Ref:
-    if not (isinstance(info, dict) and type(info.get("id")) is int
-            and isinstance(info.get("shape"), list)
-            and all(type(s) is int and s >= 0 for s in info["shape"])):
+    if not (
+        isinstance(info, dict)
+        and type(info.get("id")) is int
+        and isinstance(info.get("shape"), list)
+        and all(type(s) is int and s >= 0 for s in info["shape"])
+    ):
         raise ProtocolError("bad object description")
     return Ref(info["id"], tuple(info["shape"]), dtype_of(info.get("dtype")))

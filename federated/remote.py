@@ -9,7 +9,8 @@ does not answer in time raises `WorkerUnreachableError` naming it; nothing hangs
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,14 +21,33 @@ import torch
 from federated import errors, protocol
 from federated.errors import FederatedError
 from federated.pointer import GET_GRAD, PointerTensor
-from federated.protocol import DEFAULT_MAX_MESSAGE, METHOD, ProtocolError, Ref
+from federated.protocol import (
+    DEFAULT_MAX_MESSAGE,
+    METHOD,
+    ProtocolError,
+    QuotaExceededError,
+    Ref,
+    WorkerRestartedError,
+)
 
 _ERRORS = {name: getattr(errors, name) for name in errors.__all__} | {
-    "ProtocolError": ProtocolError, "PermissionError": PermissionError,
-    "ValueError": ValueError, "TypeError": TypeError, "RuntimeError": RuntimeError,
-    "IndexError": IndexError, "KeyError": LookupError, "NotImplementedError":
-    NotImplementedError, "OverflowError": OverflowError, "ZeroDivisionError": ZeroDivisionError,
+    "ProtocolError": ProtocolError,
+    "PermissionError": PermissionError,
+    "ValueError": ValueError,
+    "TypeError": TypeError,
+    "RuntimeError": RuntimeError,
+    "IndexError": IndexError,
+    "KeyError": LookupError,
+    "NotImplementedError": NotImplementedError,
+    "OverflowError": OverflowError,
+    "ZeroDivisionError": ZeroDivisionError,
+    "QuotaExceededError": QuotaExceededError,
+    "WorkerRestartedError": WorkerRestartedError,
+    "TimeoutError": TimeoutError,
 }
+# The remote workers made in this process, by id: a worker may hand back a pointer to
+# another one (a chain), named only by its id.
+_KNOWN: weakref.WeakValueDictionary[str, RemoteWorker] = weakref.WeakValueDictionary()
 
 
 @dataclass(frozen=True)
@@ -41,17 +61,26 @@ class RemoteObject:
 
 
 class RemoteWorker:
-    """A worker served by `python -m federated.worker` on `host:port`."""
+    """A worker served by `python -m federated.server` on `host:port`."""
 
-    def __init__(self, hook: Any, id: str, host: str = "127.0.0.1",  # noqa: A002
-                 port: int = 8777, token: str | None = None, timeout: float = 30.0,
-                 max_message: int = DEFAULT_MAX_MESSAGE,
-                 tls_root: str | bytes | Path | None = None) -> None:
+    def __init__(
+        self,
+        hook: Any,
+        id: str,
+        host: str = "127.0.0.1",  # noqa: A002
+        port: int = 8777,
+        token: str | None = None,
+        timeout: float = 30.0,
+        max_message: int = DEFAULT_MAX_MESSAGE,
+        tls_root: str | bytes | Path | None = None,
+    ) -> None:
         self.hook, self.id, self.host, self.port = hook, id, host, port
-        self.token, self.timeout = token, timeout
-        options = [("grpc.max_receive_message_length", max_message),
-                   ("grpc.max_send_message_length", max_message),
-                   ("grpc.keepalive_time_ms", 30_000)]
+        self.token, self.timeout, self.max_message = token, timeout, max_message
+        options = [
+            ("grpc.max_receive_message_length", max_message),
+            ("grpc.max_send_message_length", max_message),
+            ("grpc.keepalive_time_ms", 30_000),
+        ]
         if isinstance(tls_root, (str, Path)) and not str(tls_root).startswith("-----BEGIN"):
             tls_root = Path(tls_root).read_bytes()
         elif isinstance(tls_root, str):
@@ -64,6 +93,9 @@ class RemoteWorker:
             self._channel = grpc.secure_channel(f"{host}:{port}", credentials, options=options)
         self._call = self._channel.unary_unary(METHOD)
         self._frees: list[int] = []  # freed ids, sent along with the next call
+        self._metadata = [("authorization", f"Bearer {token}")] if token else None
+        self._peers: dict[str, RemoteWorker] = {}  # workers we told this one about
+        _KNOWN[id] = self
 
     def __repr__(self) -> str:
         return f"<RemoteWorker id:{self.id} {self.host}:{self.port}>"
@@ -74,32 +106,37 @@ class RemoteWorker:
     def close(self) -> None:
         self._channel.close()
 
-    @property
-    def address(self) -> dict[str, Any]:
-        """How another worker reaches this one (for moves and chains between them)."""
-        return {"id": self.id, "host": self.host, "port": self.port, "token": self.token,
-                "tls": self.tls_root.decode() if self.tls_root else None}
-
     # ---- one call ------------------------------------------------------------------------
 
-    def request(self, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None,
-                ) -> tuple[Any, dict[str, torch.Tensor]]:
+    def request(
+        self,
+        header: dict[str, Any],
+        tensors: dict[str, torch.Tensor] | None = None,
+    ) -> tuple[Any, dict[str, torch.Tensor]]:
         if self._frees:
             header = dict(header, free=self._frees)
             self._frees = []
-        metadata = [("authorization", f"Bearer {self.token}")] if self.token else None
         try:
-            reply = self._call(protocol.pack(header, tensors), timeout=self.timeout,
-                               metadata=metadata)
+            reply = self._call(
+                protocol.pack(header, tensors), timeout=self.timeout, metadata=self._metadata
+            )
         except grpc.RpcError as error:
             code = error.code() if hasattr(error, "code") else None
+            details = error.details() if hasattr(error, "details") else ""
+            if code == grpc.StatusCode.UNAUTHENTICATED:
+                raise PermissionError(
+                    f"{self.id} refused the call: wrong or missing token"
+                ) from None
+            if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "Concurrent" in str(details):
+                raise errors.WorkerUnreachableError(
+                    f"worker {self.id} is serving as many calls as it allows; try again"
+                ) from None
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                raise ProtocolError(f"message to {self.id} too large: {error.details()}") \
-                    from None
+                raise ProtocolError(f"message to {self.id} too large: {details}") from None
             raise errors.WorkerUnreachableError(
                 f"worker {self.id} at {self.host}:{self.port} did not answer "
                 f"({getattr(code, 'name', code)} within {self.timeout} s). Is its server "
-                f"running? Start it with `python -m federated.worker --id {self.id} "
+                f"running? Start it with `python -m federated.server --id {self.id} "
                 f"--port {self.port}`."
             ) from None
         answer, out = protocol.unpack(reply)
@@ -110,7 +147,11 @@ class RemoteWorker:
         return answer.get("ok"), out
 
     def ping(self) -> str:
-        return self.request({"command": "ping"})[0]["id"]
+        return self.identity()["id"]
+
+    def identity(self) -> dict[str, Any]:
+        """The server's `id` and `boot` (a number new each time it starts)."""
+        return self.request({"command": "ping"})[0]
 
     # ---- the worker interface pointers use ---------------------------------------------
 
@@ -123,8 +164,9 @@ class RemoteWorker:
         payload = {"t0": tensor.detach()}
         if tensor.is_leaf and tensor.grad is not None:
             payload["g0"] = tensor.grad.detach()
-        refs, _ = self.request({"command": "register",
-                                "requires_grad": [bool(tensor.requires_grad)]}, payload)
+        refs, _ = self.request(
+            {"command": "register", "requires_grad": [bool(tensor.requires_grad)]}, payload
+        )
         return refs[0]["id"]
 
     def receive(self, tensor: torch.Tensor) -> PointerTensor:
@@ -139,10 +181,9 @@ class RemoteWorker:
         where = pointer.location
         if not isinstance(where, RemoteWorker):
             raise ProtocolError("a remote worker can only point to other remote workers")
-        target = protocol.describe(Ref(pointer.id_at_location, tuple(pointer.shape),
-                                       pointer.dtype))
-        info, _ = self.request({"command": "hold_pointer", "to": where.address,
-                                "target": target})
+        target = protocol.describe(Ref(pointer.id_at_location, tuple(pointer.shape), pointer.dtype))
+        self._peers[where.id] = where
+        info, _ = self.request({"command": "hold_pointer", "to": where.id, "target": target})
         pointer._retire(f"sent to {self.id}")
         return self._pointer(info)
 
@@ -159,10 +200,13 @@ class RemoteWorker:
             inputs[tensor.id_at_location] = tensor
             return tensor.id_at_location
 
-        header = {"command": "run", "op": protocol.op_name(func),
-                  "args": protocol.encode(tuple(args), ref_of),
-                  "kwargs": protocol.encode(dict(kwargs or {}), ref_of),
-                  "grad": torch.is_grad_enabled()}
+        header = {
+            "command": "run",
+            "op": protocol.op_name(func),
+            "args": protocol.encode(tuple(args), ref_of),
+            "kwargs": protocol.encode(dict(kwargs or {}), ref_of),
+            "grad": torch.is_grad_enabled(),
+        }
         result, _ = self.request(header)
         return self._decode_result(result, inputs)
 
@@ -188,14 +232,19 @@ class RemoteWorker:
         return self.fetch_many([obj_id])[0]
 
     def fetch_many(self, obj_ids: list[int]) -> list[torch.Tensor]:
-        info, tensors = self.request({"command": "fetch", "ids": list(obj_ids)})
-        values = []
+        info, tensors = self.request(
+            {"command": "fetch", "ids": list(obj_ids), "max_reply": self.max_message}
+        )
+        values: list[torch.Tensor] = []
         for i, flag in enumerate(info["requires_grad"]):
             handed = info.get("pointers", {}).get(str(i))
             if handed is not None:  # the object was itself a pointer: we now hold it
                 ref = protocol.ref_from(handed["target"])
-                values.append(PointerTensor(peer(handed["to"]), ref.id_at_location, ref.shape,
-                                            ref.dtype))
+                values.append(
+                    PointerTensor(
+                        self._known(handed["to"]), ref.id_at_location, ref.shape, ref.dtype
+                    )
+                )
                 continue
             value = tensors[f"t{i}"]
             if flag:
@@ -203,6 +252,17 @@ class RemoteWorker:
                 value.grad = tensors.get(f"g{i}")
             values.append(value)
         return values
+
+    def _known(self, worker_id: Any) -> RemoteWorker:
+        """The RemoteWorker for a worker this one handed us a pointer to."""
+        found = self._peers.get(worker_id) if isinstance(worker_id, str) else None
+        found = found or (_KNOWN.get(worker_id) if isinstance(worker_id, str) else None)
+        if found is None:
+            raise ProtocolError(
+                f"{self.id} handed over a pointer to worker {worker_id!r}, "
+                f"which this process has no RemoteWorker for: make one first"
+            )
+        return found
 
     def free(self, obj_id: int) -> None:
         self._frees.append(obj_id)
@@ -216,8 +276,8 @@ class RemoteWorker:
 
     def move_object(self, obj_id: int, destination: Any) -> int:
         if isinstance(destination, RemoteWorker):  # straight from server to server
-            info, _ = self.request({"command": "move", "ids": [obj_id],
-                                    "to": destination.address})
+            self._peers[destination.id] = destination
+            info, _ = self.request({"command": "move", "ids": [obj_id], "to": destination.id})
             return info["id"]
         return destination.register(self.fetch(obj_id))  # a local worker: through here
 
@@ -230,11 +290,28 @@ class RemoteWorker:
 
     # ---- data owners and inspection ----------------------------------------------------
 
-    def load(self, tensor: torch.Tensor, tag: str | list[str] = (), private: bool = False,
-             description: str = "") -> PointerTensor:
+    def load(
+        self,
+        tensor: torch.Tensor,
+        tag: str | Sequence[str] = (),
+        private: bool = False,
+        description: str = "",
+        epsilon: float | None = None,
+        model_exit: bool = True,
+    ) -> PointerTensor:
+        """The data owner places data (needs the server's owner token)."""
         tags = [tag] if isinstance(tag, str) else list(tag)
-        info, _ = self.request({"command": "load", "tags": tags, "private": private,
-                                "description": description}, {"t0": tensor.detach()})
+        info, _ = self.request(
+            {
+                "command": "load",
+                "tags": tags,
+                "private": private,
+                "description": description,
+                "epsilon": epsilon,
+                "model_exit": model_exit,
+            },
+            {"t0": tensor.detach()},
+        )
         return self._pointer(info)
 
     def search(self, *tags: str) -> list[PointerTensor]:
@@ -245,29 +322,18 @@ class RemoteWorker:
     def objects(self) -> Mapping[int, RemoteObject]:
         """What the worker holds: shapes and dtypes, never values."""
         listing, _ = self.request({"command": "objects"})
-        return {o["id"]: RemoteObject(tuple(o["shape"]), protocol.dtype_of(o["dtype"]),
-                                      bool(o["private"]), bool(o["pointer"]))
-                for o in listing}
+        return {
+            o["id"]: RemoteObject(
+                tuple(o["shape"]),
+                protocol.dtype_of(o["dtype"]),
+                bool(o["private"]),
+                bool(o["pointer"]),
+            )
+            for o in listing
+        }
 
     def is_private(self, obj_id: int) -> bool:
         return self.objects[obj_id].private
-
-
-_PEERS: dict[tuple[str, int], RemoteWorker] = {}
-
-
-def peer(address: Any) -> RemoteWorker:
-    """The client for a worker address another worker told us about (one per address)."""
-    if not (isinstance(address, dict) and isinstance(address.get("id"), str)
-            and isinstance(address.get("host"), str) and type(address.get("port")) is int):
-        raise ProtocolError("a worker address is {id, host, port, token}")
-    key = (address["host"], address["port"])
-    if key not in _PEERS:
-        tls = address.get("tls")
-        _PEERS[key] = RemoteWorker(None, id=address["id"], host=address["host"],
-                                   port=address["port"], token=address.get("token"),
-                                   tls_root=tls if isinstance(tls, str) else None)
-    return _PEERS[key]
 
 
 def _no_reference(obj_id: int) -> Any:

@@ -291,6 +291,19 @@ class AdditiveSharingTensor:
         return first._new({w: torch.stack([v.shares[w] for v in values], dim)
                            for w in first.shares})
 
+    # ---- the dealer, reached through the shares by federated/comparison.py ----------------
+
+    @staticmethod
+    def random_on(provider: Any, shape: Any) -> PointerTensor:
+        """`random_on`, for code that has shares but does not import this module."""
+        return random_on(provider, shape)
+
+    @staticmethod
+    def deal(provider: Any, values: Sequence[PointerTensor],
+             workers: list[Any]) -> list[AdditiveSharingTensor]:
+        """`deal`, for code that has shares but does not import this module."""
+        return deal(provider, values, workers)
+
     # ---- comparisons: the protocol is in federated/comparison.py -------------------------
 
     def __lt__(self, other: Any) -> AdditiveSharingTensor:

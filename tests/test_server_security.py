@@ -1,0 +1,395 @@
+"""Attacks on a worker server, each refused: tokens, the interceptor, stalled calls, time
+and work limits, quotas, the owner's `load`, all-or-nothing fetch, restarts, TLS flags.
+
+Peers and what crosses between workers are in test_server_peers.py. Everything runs on
+loopback; every server started here is stopped, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+import grpc
+import pytest
+import torch
+from torch import nn
+
+import federated as sy
+from federated import protocol, server
+from federated.access import Caller, Callers, read_token
+from federated.process import free_port
+from federated.protocol import METHOD, QuotaExceededError
+from federated.servicer import Limits, WorkerServicer
+
+TOKEN = "security-token"
+pytestmark = pytest.mark.xdist_group("remote-workers")
+
+
+def _refused(argv: list[str]) -> str:
+    with pytest.raises(SystemExit) as stopped:
+        server.main(argv)
+    return str(stopped.value)
+
+
+# ---- tokens and how a server may listen ------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", ["", "   \n", "\t\n\n"])
+def test_an_empty_or_whitespace_token_file_is_refused(tmp_path, content):
+    path = tmp_path / "token"
+    path.write_text(content)
+    path.chmod(0o600)
+    message = _refused(["--id", "bob", "--port", str(free_port()), "--token-file", str(path)])
+    assert "empty" in message
+
+
+def test_a_token_file_others_can_read_is_warned_about(tmp_path):
+    path = tmp_path / "token"
+    path.write_text("a-secret\n")
+    path.chmod(0o644)
+    warnings: list[str] = []
+    assert read_token(path, warnings.append) == "a-secret"
+    assert len(warnings) == 1 and "chmod 600" in warnings[0]
+    path.chmod(0o600)
+    assert read_token(path, warnings.append) == "a-secret" and len(warnings) == 1
+
+
+def test_serving_off_loopback_needs_a_token_and_tls_or_an_explicit_flag(tmp_path):
+    path = tmp_path / "token"
+    path.write_text(TOKEN)
+    path.chmod(0o600)
+    port = str(free_port())
+    assert "without a token" in _refused(["--id", "bob", "--port", port, "--host", "0.0.0.0"])
+    message = _refused(
+        ["--id", "bob", "--port", port, "--host", "0.0.0.0", "--token-file", str(path)]
+    )
+    assert "without TLS" in message and "--insecure-off-loopback" in message
+
+
+def test_two_callers_with_one_token_are_refused():
+    with pytest.raises(SystemExit, match="same token"):
+        Callers([Caller("client", TOKEN), Caller("alice", TOKEN)])
+
+
+# ---- the interceptor: no token, no reading --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_server():
+    """A server with a 1 MB message limit, a small quota, a low work limit, an owner."""
+    process = sy.WorkerProcess(
+        "guarded",
+        token=TOKEN,
+        max_message_mb=1,
+        owner_token="owner-t",
+        extra_args=[
+            "--quota-objects",
+            "20",
+            "--quota-mb",
+            "2",
+            "--max-op-gflops",
+            "0.01",
+            "--max-calls",
+            "16",
+        ],
+    )
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def guarded(small_server):
+    worker = sy.RemoteWorker(
+        sy.TorchHook(torch), id="guarded", port=small_server.port, token=TOKEN, timeout=20
+    )
+    yield worker
+    worker.flush()
+    worker.close()
+
+
+def test_an_unauthenticated_message_over_the_size_limit_is_refused_for_its_token(small_server):
+    # 4 MB against a 1 MB limit: were the body read first, gRPC would answer
+    # RESOURCE_EXHAUSTED; the interceptor answers from the metadata alone.
+    with grpc.insecure_channel(
+        f"127.0.0.1:{small_server.port}", options=[("grpc.max_send_message_length", 64 * 2**20)]
+    ) as channel:
+        call = channel.unary_unary(METHOD)
+        with pytest.raises(grpc.RpcError) as refused:
+            call(bytes(4 * 2**20), timeout=10, metadata=[("authorization", "Bearer wrong")])
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def _stalled_call(
+    channel: grpc.Channel,
+    release: threading.Event,
+    metadata: list,
+    first: bytes | None = bytes(2**20),
+) -> object:
+    """A call that sends `first` (if anything) and then never finishes its request."""
+
+    def chunks():
+        if first is not None:
+            yield first
+        release.wait(30)
+        return
+        yield
+
+    return channel.stream_unary(METHOD).future(chunks(), timeout=30, metadata=metadata)
+
+
+def test_the_token_is_refused_before_the_message_is_even_complete(small_server):
+    release = threading.Event()
+    with grpc.insecure_channel(f"127.0.0.1:{small_server.port}") as channel:
+        try:
+            future = _stalled_call(channel, release, [("authorization", "Bearer wrong")])
+            error = future.exception(timeout=20)  # answered while the request is still open
+        finally:
+            release.set()
+    assert error is not None and error.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_stalled_unauthenticated_calls_do_not_stop_a_legitimate_caller(small_server, guarded):
+    release = threading.Event()
+    channels = [grpc.insecure_channel(f"127.0.0.1:{small_server.port}") for _ in range(4)]
+    try:
+        stalled = [
+            _stalled_call(channels[i % 4], release, [("authorization", "Bearer no")])
+            for i in range(24)
+        ]  # more than the server's threads and its call cap
+        x = torch.tensor([1.0, 2.0]).send(guarded)
+        assert torch.equal((x + 1).get(), torch.tensor([2.0, 3.0]))
+        assert all(
+            f.exception(timeout=20).code() == grpc.StatusCode.UNAUTHENTICATED for f in stalled
+        )
+    finally:
+        release.set()
+        for channel in channels:
+            channel.close()
+
+
+# ---- time and work --------------------------------------------------------------------------
+
+
+class _Context:
+    def __init__(self, token: str = TOKEN, remaining: float = 10.0) -> None:
+        self.token, self.remaining = token, remaining
+
+    def invocation_metadata(self):
+        return (("authorization", f"Bearer {self.token}"),)
+
+    def time_remaining(self):
+        return self.remaining
+
+
+def _servicer(**limits) -> WorkerServicer:
+    return WorkerServicer(
+        sy.VirtualWorker(None, id="local"),
+        Callers([Caller("client", TOKEN)]),
+        limits=Limits(**limits),
+    )
+
+
+def _call(
+    servicer: WorkerServicer,
+    header: dict,
+    tensors: dict | None = None,
+    context: _Context | None = None,
+) -> tuple[dict, dict]:
+    return protocol.unpack(servicer.call(protocol.pack(header, tensors), context or _Context()))
+
+
+def test_a_call_that_cannot_get_the_lock_before_its_deadline_does_nothing():
+    servicer = _servicer()
+    answer, _ = _call(
+        servicer, {"command": "register", "requires_grad": [False]}, {"t0": torch.zeros(3)}
+    )
+    x = answer["ok"][0]
+    add = {"command": "run", "op": "Tensor.add_", "args": {"$tuple": [{"$ref": x["id"]}, 1.0]}}
+    with servicer.lock:  # another call holds the worker for longer than this call may wait
+        answer, _ = _call(servicer, add, context=_Context(remaining=0.2))
+    assert answer["error"]["type"] == "TimeoutError"
+    assert "nothing was done" in answer["error"]["message"]
+    assert torch.equal(servicer.worker.store.lookup(x["id"] & 0xFFFFFFFF), torch.zeros(3))
+    answer, _ = _call(servicer, add)  # and the worker is free again afterwards
+    assert "ok" in answer and torch.equal(
+        servicer.worker.store.lookup(x["id"] & 0xFFFFFFFF), torch.ones(3)
+    )
+
+
+def test_an_operation_over_the_work_limit_is_refused_before_it_runs(guarded):
+    a = torch.ones(300, 300).send(guarded)  # 54 MFLOP for a @ a; the limit is 10
+    before = dict(guarded.objects)
+    with pytest.raises(QuotaExceededError, match="GFLOP"):
+        a @ a
+    assert dict(guarded.objects) == before
+    small = torch.ones(2, 2).send(guarded)
+    assert torch.equal((small @ small).get(), torch.full((2, 2), 2.0))
+
+
+# ---- quotas and the owner -------------------------------------------------------------------
+
+
+def test_a_caller_cannot_keep_more_objects_or_bytes_than_its_quota(guarded):
+    start = len(guarded.objects)
+    kept = [torch.zeros(1).send(guarded) for _ in range(15)]
+    with pytest.raises(QuotaExceededError, match="20 objects"):
+        for _ in range(10):
+            kept.append(torch.zeros(1).send(guarded))
+    assert len(guarded.objects) == start + 20
+    del kept[:10]  # dropping pointers frees their objects and gives the room back
+    guarded.flush()
+    more = [torch.zeros(1).send(guarded) for _ in range(10)]
+    assert len(guarded.objects) == start + 20
+    del kept, more
+    guarded.flush()
+    halves = [torch.zeros(125_000).send(guarded) for _ in range(4)]  # 4 x 0.5 MB: the quota
+    with pytest.raises(QuotaExceededError, match="MB"):
+        torch.zeros(125_000).send(guarded)
+    assert len(guarded.objects) == start + 4
+    del halves
+
+
+def test_an_operation_whose_result_would_overflow_the_quota_is_refused_before_it_runs(guarded):
+    x = torch.ones(2**17).send(guarded)  # 0.5 MB
+    before = dict(guarded.objects)
+    with pytest.raises(QuotaExceededError, match="would make"):
+        x.repeat(8)  # 4 MB
+    assert dict(guarded.objects) == before
+
+
+def test_only_the_owner_may_load_data_and_it_is_not_charged(small_server, guarded):
+    with pytest.raises(PermissionError, match="data owner"):
+        guarded.load(torch.ones(3), tag="#mine")
+    assert guarded.search("#mine") == []
+    owner = sy.RemoteWorker(None, id="guarded", port=small_server.port, token="owner-t")
+    try:
+        loaded = [
+            owner.load(torch.ones(200_000), tag="#big", private=True) for _ in range(3)
+        ]  # 3 x 0.8 MB: more than a caller's quota of 2 MB
+        found = guarded.search("#big")
+        assert [p.id_at_location for p in found] == [p.id_at_location for p in loaded]
+        found = found[0]
+        with pytest.raises(PermissionError):
+            found.get()
+    finally:
+        owner.close()
+
+
+# ---- fetch is all or nothing ----------------------------------------------------------------
+
+
+def test_a_model_over_the_message_limit_stays_whole_on_the_worker(guarded):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(400, 400), nn.Linear(400, 400))  # 2 x 640 kB, limit 1 MB
+    expected = [p.detach().clone() for p in model.parameters()]
+    model.send(guarded)
+    before = dict(guarded.objects)
+    with pytest.raises(protocol.ProtocolError, match="Nothing was fetched"):
+        model.get()
+    assert dict(guarded.objects) == before
+    for pointer, value in zip(model.parameters(), expected):
+        assert torch.equal(pointer.get(), value)  # one at a time, each under the limit
+
+
+def test_a_fetch_naming_an_object_twice_is_refused_and_changes_nothing(small_server, guarded):
+    x = torch.tensor([4.0, 5.0]).send(guarded)
+    with grpc.insecure_channel(f"127.0.0.1:{small_server.port}") as channel:
+        reply = channel.unary_unary(METHOD)(
+            protocol.pack({"command": "fetch", "ids": [x.id_at_location, x.id_at_location]}),
+            timeout=10,
+            metadata=[("authorization", f"Bearer {TOKEN}")],
+        )
+    assert protocol.unpack(reply)[0]["error"]["type"] == "ProtocolError"
+    assert torch.equal(x.get(), torch.tensor([4.0, 5.0]))
+
+
+# ---- ids are new for every run of a server ------------------------------------------------
+
+
+def test_a_pointer_from_before_a_restart_fails_naming_the_restart():
+    hook = sy.TorchHook(torch)
+    first = sy.WorkerProcess("henry", token=TOKEN)
+    try:
+        henry = sy.RemoteWorker(hook, id="henry", port=first.port, token=TOKEN, timeout=10)
+        old = torch.tensor([1.0, 2.0]).send(henry)
+    finally:
+        first.stop()
+    second = sy.WorkerProcess("henry", port=first.port, token=TOKEN)
+    try:
+        other = sy.RemoteWorker(hook, id="henry", port=second.port, token=TOKEN, timeout=10)
+        new = torch.tensor([7.0, 8.0]).send(other)  # the first object of this run, too
+        with pytest.raises(protocol.WorkerRestartedError, match="restarted"):
+            old.get()
+        with pytest.raises(protocol.WorkerRestartedError):
+            old + 1
+        del old  # its free reaches the new run and must not touch the new object
+        henry.flush()
+        assert torch.equal(new.get(), torch.tensor([7.0, 8.0]))
+        henry.close()
+        other.close()
+    finally:
+        second.stop()
+
+
+# ---- the commands that start a server -------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", ["federated.server", "federated.worker", None])
+def test_each_way_to_start_a_server_works_without_a_warning(module):
+    if module is None:  # the console script
+        script = shutil.which("federated-worker", path=os.path.dirname(sys.executable))
+        assert script is not None, "pip install -e . installs the federated-worker command"
+        command = [script]
+    else:
+        command = [sys.executable, "-m", module]
+    port = free_port()
+    process = subprocess.Popen(
+        [*command, "--id", "ivy", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline().strip() == f"worker ivy serving on 127.0.0.1:{port}"
+        ivy = sy.RemoteWorker(None, id="ivy", port=port, timeout=10)
+        assert ivy.ping() == "ivy"
+        ivy.close()
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert "Warning" not in err and "found in sys.modules" not in err, err
+
+
+def test_stalled_calls_with_a_valid_token_are_cut_off_and_others_served_again():
+    process = sy.WorkerProcess(
+        "stalled", token=TOKEN, extra_args=["--call-timeout", "1", "--max-calls", "4"]
+    )
+    release = threading.Event()
+    channel = grpc.insecure_channel(f"127.0.0.1:{process.port}")
+    try:
+        stalled = [
+            _stalled_call(channel, release, [("authorization", f"Bearer {TOKEN}")], first=None)
+            for _ in range(4)
+        ]  # every call the server allows at once, never sent
+        worker = sy.RemoteWorker(None, id="stalled", port=process.port, token=TOKEN, timeout=5)
+        answered = None
+        for _ in range(20):  # bounded: the stalled calls end within 2 x --call-timeout
+            try:
+                answered = worker.ping()
+                break
+            except sy.WorkerUnreachableError:
+                release.wait(0.5)
+        worker.close()
+        assert answered == "stalled"
+        assert all(f.exception(timeout=20) is not None for f in stalled)
+    finally:
+        release.set()
+        channel.close()
+        process.stop()

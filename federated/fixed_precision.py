@@ -14,6 +14,7 @@ shared values cannot be checked without revealing them, so keep them in range.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -128,8 +129,9 @@ class FixedPrecisionTensor:
             raise ValueError("this value is already shared")
         shared = self._new(AdditiveSharingTensor.share(self.child, workers, crypto_provider))
         if requires_grad:
-            from federated.shared_autograd import AutogradTensor
-            return AutogradTensor(shared)
+            if _record_gradients is None:
+                raise RuntimeError("import federated first: it sets up gradients of shares")
+            return _record_gradients(shared)
         return shared
 
     def send(self, worker: Any) -> FixedPrecisionTensor:
@@ -203,7 +205,7 @@ class FixedPrecisionTensor:
         if isinstance(self.child, torch.Tensor) and isinstance(theirs, torch.Tensor) \
                 and not hasattr(self.child, "location") and op is torch.mul:
             _check_range(self.child.double().abs() * theirs.double().abs(), "the product")
-        return self._new(_truncate(bilinear(self.child, theirs, op), self.scale))
+        return self._new(truncate(bilinear(self.child, theirs, op), self.scale))
 
     def matmul(self, other: Any) -> FixedPrecisionTensor:
         if _autograd(other):
@@ -219,7 +221,7 @@ class FixedPrecisionTensor:
         if isinstance(other, int) and not isinstance(other, bool):
             if other == 0:
                 raise ZeroDivisionError("division of a fixed-precision value by zero")
-            return self._new(_truncate(self.child, other))
+            return self._new(truncate(self.child, other))
         return self * (1.0 / other)
 
     def sum(self, *args: Any, **kwargs: Any) -> FixedPrecisionTensor:
@@ -304,9 +306,29 @@ class FixedPrecisionTensor:
 
     @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None):
-        from federated.shared_nn import call
+        if _torch_functions is None:
+            raise RuntimeError("import federated first: it sets up torch functions on shares")
+        return _torch_functions(func, args, kwargs or {})
 
-        return call(func, args, kwargs or {})
+
+# What runs torch functions on these values (`federated.shared_nn`) and what records their
+# gradients (`federated.shared_autograd`) import this module, so they register themselves
+# here instead of being imported from it: PyTorch's own recipe for extending torch, and no
+# import cycle.
+_torch_functions: Callable[[Any, tuple, dict], Any] | None = None
+_record_gradients: Callable[[FixedPrecisionTensor], Any] | None = None
+
+
+def handle_torch_functions(handler: Callable[[Any, tuple, dict], Any]) -> None:
+    """Make `handler(func, args, kwargs)` run the torch functions called on these values."""
+    global _torch_functions
+    _torch_functions = handler
+
+
+def record_gradients_with(wrapper: Callable[[FixedPrecisionTensor], Any]) -> None:
+    """Make `share(..., requires_grad=True)` wrap its result with `wrapper`."""
+    global _record_gradients
+    _record_gradients = wrapper
 
 
 def _autograd(value: Any) -> bool:
@@ -328,7 +350,7 @@ def bilinear(x: Any, y: Any, op: Any) -> Any:
     return op(x, y)
 
 
-def _truncate(child: Any, divisor: int) -> Any:
+def truncate(child: Any, divisor: int) -> Any:
     """Integer division that also works on shares (which know how to do it)."""
     if hasattr(child, "truncate"):
         return child.truncate(divisor)

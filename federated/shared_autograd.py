@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch._C import DisableTorchFunctionSubclass
 
-from federated.fixed_precision import FixedPrecisionTensor
+from federated.fixed_precision import FixedPrecisionTensor, record_gradients_with
 
 Backward = Callable[[FixedPrecisionTensor], tuple[Any, ...]]
 _METADATA = {torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel, torch.Tensor.__len__,
@@ -299,3 +299,6 @@ _RULES: dict[str, Any] = {
     **{name: _no_grad(name) for name in ("argmax", "eq", "__eq__", "gt", "__gt__", "lt",
                                          "__lt__", "ge", "__ge__", "le", "__le__")},
 }
+
+
+record_gradients_with(AutogradTensor)

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from federated import shared_autograd, shared_nn  # noqa: F401 - they register themselves
 from federated.fixed_precision import FixedPrecisionTensor
 from federated.sharing import AdditiveSharingTensor
 

@@ -15,7 +15,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from federated.fixed_precision import FixedPrecisionTensor, _truncate, bilinear, encode
+from federated.fixed_precision import (
+    FixedPrecisionTensor,
+    bilinear,
+    encode,
+    handle_torch_functions,
+    truncate,
+)
 
 
 def _fpt(value: Any, like: FixedPrecisionTensor) -> FixedPrecisionTensor:
@@ -57,7 +63,7 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any 
     def op(a: Any, b: Any) -> Any:
         return conv_int(a, b, s, p)
 
-    out = x._new(_truncate(bilinear(x.child, weight.child, op), x.scale))
+    out = x._new(truncate(bilinear(x.child, weight.child, op), x.scale))
     return out if bias is None else out + _fpt(bias, like).view(1, -1, 1, 1)
 
 
@@ -141,3 +147,6 @@ def call(func: Any, args: tuple, kwargs: dict) -> Any:
             f"arithmetic operators."
         )
     return handler(*args, **kwargs)
+
+
+handle_torch_functions(call)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import federated
 from federated.remote import RemoteObject
 from federated.widgets import (
     AccuracyPlot,
@@ -30,6 +31,7 @@ from federated.widgets import (
     plots,
 )
 from tests.helpers import workers
+from tools import kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVANAGARI = range(0x0900, 0x0980)
@@ -73,29 +75,29 @@ def locales(tmp_path: Path) -> Path:
     return tmp_path / "locales"
 
 
-def test_language_comes_from_argument_then_variable_then_folder(
+def test_language_comes_from_the_argument_then_the_variable_never_the_folder(
     locales: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lesson_dir = tmp_path / "notebooks" / "hi"
     lesson_dir.mkdir(parents=True)
     monkeypatch.chdir(lesson_dir)
-    assert i18n.resolve(None, locales) == "hi"  # the kernel's folder
-    monkeypatch.setenv(i18n.VARIABLE, "en")
-    assert i18n.resolve(None, locales) == "en"  # the variable beats the folder
-    assert i18n.resolve("hi", locales) == "hi"  # the argument beats both
+    assert i18n.resolve(None, locales) == "en"  # a folder named hi chooses nothing
     monkeypatch.setenv(i18n.VARIABLE, "hi_IN.UTF-8")
-    monkeypatch.chdir(tmp_path)
-    assert i18n.resolve(None, locales) == "hi"
+    assert i18n.resolve(None, locales) == "hi"  # the project kernel's variable
+    assert i18n.resolve("en", locales) == "en"  # the argument beats it
     monkeypatch.delenv(i18n.VARIABLE)
-    assert i18n.resolve(None, locales) == "en"  # anywhere else: English
+    assert i18n.resolve("hi", locales) == "hi"
 
 
-def test_a_folder_named_like_a_locale_outside_notebooks_is_not_a_language(
-    locales: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "executed" / "hi").mkdir(parents=True)
-    monkeypatch.chdir(tmp_path / "executed" / "hi")
-    assert i18n.resolve(None, locales) == "en"
+def test_the_project_kernels_name_the_language_of_their_notebooks() -> None:
+    for locale in ("en", "hi"):
+        assert kernel.spec(locale)["env"][i18n.VARIABLE] == locale
+        assert kernel.notebook_kernelspec(locale)["name"] == kernel.name(locale)
+
+
+def test_the_shipped_catalogue_is_inside_the_package() -> None:
+    assert i18n.LOCALES_DIR == Path(federated.__file__).parent / "locales"
+    assert i18n.catalogue_path("hi").is_file()
 
 
 def test_an_unknown_language_warns_and_falls_back_to_english(locales: Path) -> None:

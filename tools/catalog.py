@@ -1,9 +1,11 @@
 """gettext catalogues through Babel: extract a template catalogue, merge it into a PO file.
 
 Merging is `Catalog.update`, which fuzzy-matches changed messages and records the old
-msgid as `previous_id` (written as `#| msgid`). Gaps of Babel patched here: `read_po`
-does not read `#|` lines back (python-babel/babel#206), so a second merge would lose
-them; an exact match drops a still-fuzzy message's previous_id; an obsolete message
+msgid as `previous_id` (written as `#| msgid`). Gaps of Babel patched here: `write_po`
+wraps a `#| msgid` like prose, breaking its quoted string across lines, which GNU
+`msgfmt --check` and editors built on gettext reject, so those lines are written again
+the way gettext writes a msgid; `read_po` does not read `#|` lines back
+(python-babel/babel#206), so a second merge would lose them; an exact match drops a still-fuzzy message's previous_id; an obsolete message
 whose text returns to the template is not revived. Dates in the header are kept as
 they are in the file, so merging an unchanged template rewrites nothing.
 """
@@ -11,6 +13,7 @@ they are in the file, so merging an unchanged template rewrites nothing.
 from __future__ import annotations
 
 import datetime
+import difflib
 import io
 import re
 from collections.abc import Iterable
@@ -19,7 +22,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.messages.catalog import Catalog, Message
-from babel.messages.pofile import read_po, unescape, write_po
+from babel.messages.pofile import normalize, read_po, unescape, write_po
 
 from tools.messages import Lookup
 from tools.messages import Message as TemplateMessage
@@ -115,7 +118,27 @@ def render(catalog: Catalog) -> bytes:
         ignore_obsolete=False,
         include_previous=True,
     )
-    return buffer.getvalue()
+    return _rewrite_previous(buffer.getvalue().decode("utf-8"), catalog).encode("utf-8")
+
+
+def _rewrite_previous(text: str, catalog: Catalog) -> str:
+    """Each run of `#|` lines written again from its message's previous msgid, wrapped
+    inside the quotes as gettext does: `#| msgid ""` then `#| "…"` lines."""
+    previous = [message.previous_id for message in catalog if message.previous_id]
+    lines, out, runs = text.split("\n"), [], iter(previous)
+    index = 0
+    while index < len(lines):
+        if not lines[index].startswith("#| "):
+            out.append(lines[index])
+            index += 1
+            continue
+        while index < len(lines) and lines[index].startswith("#| "):
+            index += 1
+        ids = next(runs)
+        names = ("msgid", "msgid_plural")
+        for name, value in zip(names, ids):
+            out.append(f"#| {name} {normalize(value, prefix='#| ', width=WIDTH)}")
+    return "\n".join(out)
 
 
 def write(catalog: Catalog, path: Path) -> bool:
@@ -159,13 +182,42 @@ def status(catalog: Catalog | None, message: TemplateMessage) -> str:
     return "fuzzy" if entry.fuzzy else "translated"
 
 
-def untranslated_problem(state: str) -> str | None:
-    """What i18n-check says of a message in `state`, or None if it is translated."""
+def untranslated_problem(state: str, entry: Message | None = None) -> str | None:
+    """What i18n-check says of a message in `state`, or None if it is translated.
+
+    For a fuzzy message whose old English is known, it names the words that changed.
+    """
     if state == "missing":
         return "missing translation"
     if state == "fuzzy":
-        return "fuzzy translation (review, then drop the flag)"
+        changed = changed_words(entry.previous_id, entry.id) if entry is not None else ""
+        detail = f"; the English changed: {changed}" if changed else ""
+        return f"fuzzy translation (review, then drop the flag){detail}"
     return None
+
+
+def changed_words(previous: object, current: object) -> str:
+    """`'old' → 'new'` for each changed run of words (at most three), as a translator reads
+    them: what to look for in the translation and what it must now say."""
+    old = previous[0] if isinstance(previous, (list, tuple)) and previous else previous
+    new = current[0] if isinstance(current, (list, tuple)) else current
+    if not isinstance(old, str) or not isinstance(new, str) or old == new:
+        return ""
+    before, after = old.split(), new.split()
+    parts = []
+    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+    for tag, a1, a2, b1, b2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        removed, added = " ".join(before[a1:a2]), " ".join(after[b1:b2])
+        if tag == "delete":
+            parts.append(f"removed {removed!r}")
+        elif tag == "insert":
+            parts.append(f"added {added!r}")
+        else:
+            parts.append(f"{removed!r} → {added!r}")
+    shown = parts[:3] + ([f"and {len(parts) - 3} more changes"] if len(parts) > 3 else [])
+    return ", ".join(shown) if shown else "only spacing"
 
 
 def counts(catalog: Catalog | None, messages: Iterable[TemplateMessage]) -> Counts:

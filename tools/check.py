@@ -100,7 +100,7 @@ def _check_catalog(
         quoted = repr(excerpt(message.msgid))
         state = catalogs.status(catalog, message)
         published.append((message.msgid, entry.string if state == "translated" else None))
-        untranslated = catalogs.untranslated_problem(state)
+        untranslated = catalogs.untranslated_problem(state, entry)
         if untranslated is not None:
             problems.append(f"{origin}: {untranslated}: {quoted}")
             continue

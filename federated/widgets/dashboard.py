@@ -217,6 +217,8 @@ class TrainingDashboard(widgets.VBox):
             x_label=self.x_label(),
             y_label=t.gettext("loss"),
             title=t.gettext("Loss per worker"),
+            # TRANSLATORS: marks the step where a worker's loss became NaN or huge
+            diverged_label=t.gettext("diverged"),
         )
         # TRANSLATORS: in the legend, before the latest loss of a worker
         last_label = escape(t.gettext("last loss"))

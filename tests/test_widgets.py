@@ -29,6 +29,7 @@ from federated.widgets import (
     chart,
     i18n,
     plots,
+    style,
 )
 from tests.helpers import workers
 from tools import kernel
@@ -96,7 +97,7 @@ def test_the_project_kernels_name_the_language_of_their_notebooks() -> None:
 
 
 def test_the_shipped_catalogue_is_inside_the_package() -> None:
-    assert i18n.LOCALES_DIR == Path(federated.__file__).parent / "locales"
+    assert Path(federated.__file__).parent / "locales" == i18n.LOCALES_DIR
     assert i18n.catalogue_path("hi").is_file()
 
 
@@ -185,6 +186,34 @@ def test_pixels_map_the_axes_onto_the_frame_and_skip_a_diverged_loss() -> None:
     assert len(drawn.polyline("bob")) == 2
 
 
+def test_a_log_axis_over_many_decades_keeps_to_a_few_ticks() -> None:
+    axis = chart.log_axis(1e-3, 1e38)
+    assert 2 <= len(axis.ticks) <= chart.MAX_LOG_TICKS
+    assert axis.low <= 1e-3 and axis.high >= 1e38
+    assert chart.log_axis(0.01, 10).ticks == (0.01, 0.1, 1.0, 10.0)
+
+
+def test_a_diverging_loss_is_marked_and_leaves_the_axis_readable() -> None:
+    curve = [(1, 2.3), (2, 40.0), (3, 9e4), (4, 3e38), (5, math.nan), (6, math.inf)]
+    drawn = chart.line_chart({"bob": curve, "alice": [(1, 2.0), (6, 1.5)]}, steps=6)
+    assert drawn.y.high <= 1e6 and len(drawn.y.ticks) <= chart.MAX_LOG_TICKS
+    assert drawn.divergence("bob") == 4 and drawn.divergence("alice") is None
+    assert len(drawn.polyline("bob")) == 3
+    svg = chart.svg(drawn, x_label="round", y_label="loss", title="Loss", diverged_label="gone")
+    assert svg.count('class="fl-diverged"') == 1
+    assert 'data-worker="bob" stroke' in svg and "bob: gone" in svg
+    tick_labels = svg.count('text-anchor="end" fill="#444"')
+    assert tick_labels == len(drawn.y.ticks) <= chart.MAX_LOG_TICKS
+    assert "nan" not in svg and "inf" not in svg and "e+38" not in svg
+
+
+def test_a_diverged_point_survives_thinning() -> None:
+    curve = [(i, 1.0) for i in range(1, 1001)]
+    curve[500] = (501, math.nan)
+    drawn = chart.line_chart({"bob": curve})
+    assert drawn.divergence("bob") == 501
+
+
 def test_the_svg_has_one_polyline_per_curve_and_escapes_labels() -> None:
     drawn = chart.line_chart({"bob": [(1, 1.0), (2, 0.5)], "alice": [(1, 0.8)]})
     svg = chart.svg(drawn, x_label="step <x>", y_label="loss", title="Loss")
@@ -255,6 +284,16 @@ def test_dashboard_labels_are_hindi_in_hindi_and_its_text_form_is_not() -> None:
     assert devanagari(hindi._title.value) and devanagari(hindi._chart.value)
     assert not devanagari(english._chart.value)
     assert repr(english) == repr(hindi) == "TrainingDashboard(workers=['bob'], rounds=2)"
+
+
+def test_a_diverged_loss_is_marked_in_hindi_too() -> None:
+    hindi = TrainingDashboard(["bob"], rounds=3, lang="hi")
+    hindi.log("bob", 0.5, round=1)
+    hindi.log("bob", float("nan"), round=2)
+    marks = hindi._chart.value.split('class="fl-diverged"')[1:]
+    assert len(marks) == 1
+    label = Labels("hi").gettext("diverged")
+    assert devanagari(label) and f"bob: {label}" in marks[0]
 
 
 def test_dashboard_refuses_a_loss_still_on_a_worker() -> None:
@@ -363,7 +402,7 @@ def test_hindi_plot_labels_are_in_the_figure_when_a_devanagari_font_exists() -> 
         plot = AccuracyPlot({"iid": [0.5]}, lang="hi")
     assert plot.text_in_figure
     assert plot.figure().axes[0].get_xlabel() == "राउंड"
-    assert plot._caption.value == ""
+    assert plot._caption.value == style.STYLE  # no HTML caption, only the shared style
 
 
 def test_without_a_devanagari_font_the_hindi_labels_move_out_of_the_raster(

@@ -94,7 +94,9 @@ def vendor(directory: Path) -> Assets:
             continue
         npm = shutil.which("npm")
         if npm is None:
-            raise Unavailable("npm is needed to fetch the widget renderer; run `make system-packages`")
+            raise Unavailable(
+                "npm is needed to fetch the widget renderer; run `make system-packages`"
+            )
         with tempfile.TemporaryDirectory() as scratch:
             packed = subprocess.run(
                 [npm, "pack", f"{package}@{version}", "--silent", "--pack-destination", scratch],

@@ -19,6 +19,7 @@ from tools.messages import translated_source
 from tools.paths import SOURCE_LOCALE, Lesson
 from tools.template import Template
 
+
 def notebook_metadata(lesson: Lesson, locale: str) -> dict:
     """The project kernel of the notebook's language, and `language_info` as the kernel
     reports it, so that JupyterLab, which writes both back on opening, changes nothing."""

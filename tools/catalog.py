@@ -5,8 +5,9 @@ msgid as `previous_id` (written as `#| msgid`). Gaps of Babel patched here: `wri
 wraps a `#| msgid` like prose, breaking its quoted string across lines, which GNU
 `msgfmt --check` and editors built on gettext reject, so those lines are written again
 the way gettext writes a msgid; `read_po` does not read `#|` lines back
-(python-babel/babel#206), so a second merge would lose them; an exact match drops a still-fuzzy message's previous_id; an obsolete message
-whose text returns to the template is not revived. Dates in the header are kept as
+(python-babel/babel#206), so a second merge would lose them; an exact match drops a
+still-fuzzy message's previous_id; an obsolete message whose text returns to the
+template is not revived. Dates in the header are kept as
 they are in the file, so merging an unchanged template rewrites nothing.
 """
 

@@ -27,7 +27,8 @@ SETTINGS = {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
 
 
 def overrides_path(prefix: Path | None = None) -> Path:
-    return (prefix or Path(sys.prefix)) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    settings = (prefix or Path(sys.prefix)) / "share" / "jupyter" / "lab" / "settings"
+    return settings / "overrides.json"
 
 
 def setup(prefix: Path | None = None) -> list[Path]:

@@ -3,8 +3,9 @@
 For each lesson: extract the messages, merge them into every catalogue (creating a
 missing one), build the notebook of every language, execute it if its code or what the
 code depends on changed (tools/freshness.py; else the committed outputs are kept), and
-write the result to notebooks/<locale>/ ready to commit, only if it differs. The widgets' labels are merged into their own
-catalogue the same way (tools/ui.py). Ends with a table of how much is translated.
+write the result to notebooks/<locale>/ ready to commit, only if it differs. The
+widgets' labels are merged into their own catalogue the same way (tools/ui.py). Ends
+with a table of how much is translated.
 """
 
 from __future__ import annotations

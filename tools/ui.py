@@ -9,9 +9,10 @@ up in this catalogue at run time. Its messages are the string literals of the
 `translate` merges them into each language's catalogue as it does a lesson's (new ones
 empty, changed ones fuzzy) and copies the catalogue into the package
 (`federated/locales/<locale>/LC_MESSAGES/widgets.po`, package data, so an installed
-wheel speaks Hindi; translators still edit only locales/), and `i18n-check` reports a missing, fuzzy or leftover label,
-a `{placeholder}` the translation lost or added, and glossary drift. The glossary's
-"first use in parentheses" rule is for lesson prose and does not apply to labels.
+wheel speaks Hindi; translators still edit only locales/), and `i18n-check` reports a
+missing, fuzzy or leftover label, a `{placeholder}` the translation lost or added, and
+glossary drift. The glossary's "first use in parentheses" rule is for lesson prose and
+does not apply to labels.
 """
 
 from __future__ import annotations

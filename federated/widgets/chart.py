@@ -167,14 +167,12 @@ class Chart:
         return round(px, 1), round(py, 1)
 
     def polyline(self, name: str) -> list[tuple[float, float]]:
-        """The pixels of one curve up to where it diverged (a NaN or a huge loss)."""
-        shown = []
-        for x, y in self.curves[name]:
-            if diverged(y):
-                break
-            if not self.y.log or y > 0:
-                shown.append(self.pixel(x, y))
-        return shown
+        """The pixels of one curve; a diverged value (NaN, huge) is marked, not drawn."""
+        return [
+            self.pixel(x, y)
+            for x, y in self.curves[name]
+            if not diverged(y) and (not self.y.log or y > 0)
+        ]
 
     def divergence(self, name: str) -> float | None:
         """The first step at which the curve diverged, or None."""
@@ -200,8 +198,8 @@ def svg(
 ) -> str:
     """The chart as an inline SVG element; text is left for the browser to shape.
 
-    A curve that diverged ends where it did, with a cross on the top edge at that step
-    and `diverged_label` beside it, in the curve's colour."""
+    Where a curve first diverged, a cross on the top edge at that step and
+    `diverged_label` beside it, in the curve's colour, one row per worker."""
     f = chart.frame
     bottom, right = f.height - f.bottom, f.width - f.right
     parts = [

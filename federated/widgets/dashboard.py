@@ -24,6 +24,7 @@ import ipywidgets as widgets
 
 from federated.widgets import chart
 from federated.widgets.i18n import Labels
+from federated.widgets.style import STYLE, mark
 
 #: the chart is redrawn about this many times per run (and always at its end)
 REDRAWS = 50
@@ -105,7 +106,9 @@ class TrainingDashboard(widgets.VBox):
         self.t = Labels(lang)
         t = self.t
         title = t.gettext("Loss per worker")
-        self._title = widgets.HTML(f'<div class="fl-title"><b>{escape(title)}</b></div>')
+        self._title = widgets.HTML(
+            f'{STYLE}<div class="fl-title"><b>{escape(title)}</b></div>'
+        )
         self._chart = widgets.HTML()
         self._legend = widgets.HTML()
         self._bar = widgets.IntProgress(min=0, max=1, value=0)
@@ -113,7 +116,7 @@ class TrainingDashboard(widgets.VBox):
         super().__init__(
             [self._title, self._chart, self._legend, widgets.HBox([self._bar, self._status])]
         )
-        self.add_class("fl-dashboard")
+        mark(self, "fl-dashboard")
         self.reset(workers, rounds, steps_per_round)
 
     # ---- what a lesson calls --------------------------------------------------------------

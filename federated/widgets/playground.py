@@ -27,6 +27,7 @@ import ipywidgets as widgets
 from federated.widgets.dashboard import TrainingDashboard, format_loss
 from federated.widgets.i18n import Labels, split_label
 from federated.widgets.plots import AccuracyPlot, run_label
+from federated.widgets.style import STYLE, mark
 
 Range = int | tuple[int, int, int]  # a default, or (default, lowest, highest)
 #: learning rates on offer: round values a learner can compare (the default is added)
@@ -94,7 +95,7 @@ class Playground(widgets.VBox):
         self.accuracy = AccuracyPlot(lang=self.t.lang)
         self.accuracy.layout.display = "none"  # until an experiment returns accuracies
         title = t.gettext("Try it yourself")
-        title = widgets.HTML(f'<b class="fl-title">{escape(title)}</b>')
+        title = widgets.HTML(f'{STYLE}<b class="fl-title">{escape(title)}</b>')
         hint = t.gettext("Change a setting, then press Run.")
         hint = widgets.HTML(f'<span style="color:#555">{escape(hint)}</span>')
         controls = [self.learning_rate, self.rounds, self.workers, self.split]
@@ -102,7 +103,7 @@ class Playground(widgets.VBox):
             [title, hint, *controls, widgets.HBox([self.button, self.status]),
              self.dashboard, self.accuracy]
         )
-        self.add_class("fl-playground")
+        mark(self, "fl-playground")
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import ipywidgets as widgets
 
 from federated.widgets import chart
 from federated.widgets.i18n import Labels, split_label
+from federated.widgets.style import STYLE, mark
 
 #: Devanagari families tried first, in this order (Linux, Windows, macOS)
 KNOWN_FONTS = (
@@ -114,7 +115,7 @@ class AccuracyPlot(widgets.VBox):
         self._caption = widgets.HTML()
         self._image = widgets.Image(format="png", width=str(round(WIDTH * 100)))
         super().__init__([self._caption, self._image])
-        self.add_class("fl-accuracy")
+        mark(self, "fl-accuracy")
         for name, history in (histories or {}).items():
             self._histories[name] = [float(a) for a in history]
         self._redraw()
@@ -204,7 +205,7 @@ class AccuracyPlot(widgets.VBox):
         )
 
     def _redraw(self) -> None:
-        self._caption.value = self._caption_html()
+        self._caption.value = STYLE + self._caption_html()
         self._image.value = self.png()
 
     def __repr__(self) -> str:

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from babel import Locale
 from babel.messages.catalog import Catalog, Message
@@ -152,6 +153,26 @@ def write(catalog: Catalog, path: Path) -> bool:
     return True
 
 
+def _singular(value: object) -> str:
+    """Babel types a msgid/msgstr as a string or, for plurals (which we never write), a
+    sequence of them; the first form is the message."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+        return value[0]
+    return ""
+
+
+def string_of(entry: Message | None) -> str:
+    """An entry's msgstr as a string ("" when there is no entry)."""
+    return _singular(entry.string) if entry is not None else ""
+
+
+def id_of(entry: Message) -> str:
+    """An entry's msgid as a string."""
+    return _singular(entry.id)
+
+
 def translation(catalog: Catalog | None, msgid: str, context: str | None) -> str | None:
     """The msgstr to publish: None when missing or fuzzy (the English is used instead)."""
     if catalog is None:
@@ -159,7 +180,7 @@ def translation(catalog: Catalog | None, msgid: str, context: str | None) -> str
     message = catalog.get(msgid, context=context)
     if message is None or not message.string or message.fuzzy:
         return None
-    return message.string
+    return string_of(message)
 
 
 def lookup(catalog: Catalog | None) -> Lookup:
@@ -175,7 +196,17 @@ class Counts:
     missing: int = 0
 
 
-def status(catalog: Catalog | None, message: TemplateMessage) -> str:
+class Keyed(Protocol):
+    """What names a message in a catalogue: a lesson's message, or a widget label."""
+
+    @property
+    def msgid(self) -> str: ...
+
+    @property
+    def context(self) -> str | None: ...
+
+
+def status(catalog: Catalog | None, message: Keyed) -> str:
     """The state of one template message: "translated", "fuzzy" or "missing"."""
     entry = catalog.get(message.msgid, context=message.context) if catalog else None
     if entry is None or not entry.string:
@@ -221,7 +252,7 @@ def changed_words(previous: object, current: object) -> str:
     return ", ".join(shown) if shown else "only spacing"
 
 
-def counts(catalog: Catalog | None, messages: Iterable[TemplateMessage]) -> Counts:
+def counts(catalog: Catalog | None, messages: Iterable[Keyed]) -> Counts:
     tally = {"translated": 0, "fuzzy": 0, "missing": 0}
     for message in messages:
         tally[status(catalog, message)] += 1

@@ -148,9 +148,10 @@ def check(project: Project, locale: str, terms: list[glossary.Term]) -> tuple[in
         if untranslated is not None:
             problems.append(f"{origin}: {untranslated}: {quoted}")
             continue
-        for problem in placeholder_problems(label.msgid, entry.string):
+        string = catalogs.string_of(entry)
+        for problem in placeholder_problems(label.msgid, string):
             problems.append(f"{origin}: {problem}: {quoted}")
-        for problem in glossary.problems(terms, label.msgid, entry.string):
+        for problem in glossary.problems(terms, label.msgid, string):
             problems.append(f"{origin}: {problem}: {quoted}")
     wanted = {label.msgid for label in found}
     for entry in catalog:

@@ -22,7 +22,8 @@ STAGE  := $(PY) -m tools.stage
 install: $(STAMP)
 
 # The project's kernels and JupyterLab settings go into .venv too (tools/lab.py).
-$(STAMP): requirements.txt pyproject.toml tools/kernel.py tools/environment.py tools/lab.py
+$(STAMP): requirements.txt pyproject.toml tools/kernel.py tools/environment.py tools/lab.py \
+          tools/paths.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .

@@ -28,6 +28,8 @@ from typing import Any
 #: the renderer matching ipywidgets 8 (widget protocol 2), and the AMD loader it needs
 NPM_PACKAGES = {"@jupyter-widgets/html-manager": "1.0.15", "requirejs": "2.3.8"}
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+#: how an `offline` page's web requests fail (Chromium logs it as ERR_BLOCKED_BY_CLIENT)
+BLOCKED = "blockedbyclient"
 #: a Devanagari letter (क) that a font must have to count as a Devanagari font
 DEVANAGARI_KA = "0915"
 
@@ -160,8 +162,8 @@ class Browser:
         )
         page = context.new_page()
         if offline:
-            page.route("http://**/*", lambda route: route.abort())
-            page.route("https://**/*", lambda route: route.abort())
+            page.route("http://**/*", lambda route: route.abort(BLOCKED))
+            page.route("https://**/*", lambda route: route.abort(BLOCKED))
         return Page(page)
 
 
@@ -175,7 +177,8 @@ class Page:
         page.on("pageerror", lambda error: self.errors.append(str(error)))
 
     def _console(self, message: Any) -> None:
-        if message.type == "error":
+        # a request `offline` refused on purpose is not the page's error
+        if message.type == "error" and "ERR_BLOCKED_BY_CLIENT" not in message.text:
             self.errors.append(message.text)
 
     def open(self, url: str, timeout: float = 30) -> None:

@@ -1,8 +1,8 @@
 """`make lab`: JupyterLab on the lessons, set up so that what a learner sees is committed.
 
-`setup()` (run by `make install`) installs the project's kernels (tools/kernel.py) and
+`setup()` (run by `make install`) installs the project's kernels (tools/kernel.py),
 turns on the widget manager's "save widget state", so a lesson that was run and saved
-still shows its dashboards after the kernel is gone. The setting is written to the
+still shows its dashboards after the kernel is gone, and turns off the news prompt. The setting is written to the
 virtualenv's `share/jupyter/lab/settings/overrides.json`, i.e. only for this project's
 JupyterLab, and other keys in that file are kept.
 
@@ -22,8 +22,13 @@ from pathlib import Path
 
 from tools import kernel
 
-#: the widget manager's setting that keeps widget state in the saved notebook
-SETTINGS = {"@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True}}
+SETTINGS: dict[str, dict[str, object]] = {
+    # keep widget state in the saved notebook, so a lesson run and saved still shows its
+    # dashboards after the kernel is gone
+    "@jupyter-widgets/jupyterlab-manager:plugin": {"saveState": True},
+    # no "get Jupyter news?" prompt over the lesson, and no request to the web for it
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false"},
+}
 
 
 def overrides_path(prefix: Path | None = None) -> Path:

@@ -2,9 +2,9 @@
 
 `setup()` (run by `make install`) installs the project's kernels (tools/kernel.py),
 turns on the widget manager's "save widget state", so a lesson that was run and saved
-still shows its dashboards after the kernel is gone, and turns off the news prompt. The setting is written to the
-virtualenv's `share/jupyter/lab/settings/overrides.json`, i.e. only for this project's
-JupyterLab, and other keys in that file are kept.
+still shows its dashboards after the kernel is gone, and turns off the news prompt. The
+settings are written to the virtualenv's `share/jupyter/lab/settings/overrides.json`,
+i.e. only for this project's JupyterLab, and other keys in that file are kept.
 
 `command()` is the JupyterLab command line: `--allow-root` when run as root (Docker,
 cloud VMs), `--no-browser` when this machine has no browser to open, and the extra

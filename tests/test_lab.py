@@ -111,8 +111,10 @@ def test_make_lab_runs_jupyterlab_as_root_with_extra_arguments() -> None:
     assert argv[:3] == [sys.executable, "-m", "jupyterlab"]
     assert "--allow-root" in argv and "--no-browser" in argv
     assert argv[-2:] == ["--port=8899", "--ip=0.0.0.0"]
+    assert "http://127.0.0.1:8888/lab?token=" in (lab.notice(argv) or "")
     user = lab.command(Path("notebooks"), "", root=False, browser=True)
     assert "--allow-root" not in user and "--no-browser" not in user
+    assert lab.notice(user) is None
     makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text("utf-8")
     assert '$(PY) -m tools lab --lab-args="$(LAB_ARGS)"' in makefile
 

@@ -73,16 +73,23 @@ def command(
     return argv + shlex.split(extra)
 
 
+def notice(argv: list[str]) -> str | None:
+    """What to tell a user whose JupyterLab will not open a browser by itself."""
+    if "--no-browser" not in argv:
+        return None
+    return (
+        "No web browser was found on this machine. Open the address that JupyterLab\n"
+        "prints below (http://127.0.0.1:8888/lab?token=...) in a browser on this\n"
+        "machine; in Docker or on a remote machine, start with LAB_ARGS=--ip=0.0.0.0\n"
+        "and publish or forward the port."
+    )
+
+
 def main(notebooks: Path, extra: str) -> int:
     """Replace this process with JupyterLab (so Ctrl-C stops it as usual)."""
     argv = command(notebooks, extra)
-    if "--no-browser" in argv:
-        print(
-            "No web browser was found on this machine. Open the address that JupyterLab\n"
-            "prints below (http://127.0.0.1:8888/lab?token=...) in a browser on this\n"
-            "machine; in Docker or on a remote machine, start with LAB_ARGS=--ip=0.0.0.0\n"
-            "and publish or forward the port.",
-            flush=True,
-        )
+    message = notice(argv)
+    if message:
+        print(message, flush=True)
     os.execv(argv[0], argv)
     return 0  # not reached

@@ -94,8 +94,6 @@ def _update_ui_catalogues(project: Project, out: Print) -> list[Row]:
 def _execute(
     sources: Sources, locale: str, notebook: nbformat.NotebookNode, out: Print, force: bool
 ) -> str:
-    from tools.execute import ExecutionFailed, execute  # papermill is slow to import
-
     project, lesson = sources.project, sources.lesson
     digest = freshness.digest(project, notebook, locale)
     path = project.notebook(lesson, locale)
@@ -105,6 +103,8 @@ def _execute(
             kept = freshness.record(with_outputs(notebook, committed), digest)
             build.write(kept, path)
             return "kept (code unchanged)"
+    from tools.execute import ExecutionFailed, execute  # papermill is slow to import
+
     out(f"executing {lesson.slug} ({locale}) …")
     try:
         result = execute(notebook, project.executed(lesson, locale), project.kernel_cwd(locale))

@@ -16,7 +16,7 @@ JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 SYSTEM_PACKAGES := chromium fonts-lohit-deva gettext
 STAGE  := $(PY) -m tools.stage
 
-.PHONY: install lab test unit lint typecheck format-check po-check i18n-check translate run \
+.PHONY: install lab test unit lint typecheck format po-check i18n-check translate run \
         benchmark clean system-packages browser screenshots trust wheel
 
 install: $(STAMP)
@@ -53,6 +53,8 @@ lab: trust
 test: install
 	@rm -f build/stages.txt; status=0; \
 	$(STAGE) lint -- $(VENV)/bin/ruff check federated tools tests benchmarks || status=1; \
+	$(STAGE) format -- $(VENV)/bin/ruff format --check -q federated tools tests benchmarks \
+	  || status=1; \
 	$(STAGE) typecheck -- $(PY) -m mypy || status=1; \
 	$(STAGE) po-check -- $(PY) -m tools po-check || status=1; \
 	$(STAGE) i18n-check -- $(PY) -m tools i18n-check || status=1; \
@@ -68,6 +70,10 @@ lint: install
 
 typecheck: install
 	$(PY) -m mypy
+
+# One formatter for the repository: `make format` rewrites, `make test` checks.
+format: install
+	$(VENV)/bin/ruff format federated tools tests benchmarks
 
 # `msgfmt --check` on every catalogue, as GNU gettext's tools and editors read them.
 po-check: install

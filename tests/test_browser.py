@@ -30,9 +30,7 @@ pytestmark = [pytest.mark.notebook]
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Every page rendered once, in one browser (a few seconds in all)."""
     try:
-        results = screenshots.capture(
-            PROJECT, LESSONS, LOCALES, tmp_path_factory.mktemp("html")
-        )
+        results = screenshots.capture(PROJECT, LESSONS, LOCALES, tmp_path_factory.mktemp("html"))
     except browser.Unavailable as error:
         if shutil.which("apt-get") is None:
             pytest.skip(f"no headless browser can be had on this machine: {error}")

@@ -162,7 +162,7 @@ def _committed_like(folder: Path, locale: str) -> Path:
 NOTEBOOK = ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook"
 KERNEL_IDLE = (
     "document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)"
-    " .jp-Notebook-ExecutionIndicator[data-status=\"idle\"]') !== null"
+    ' .jp-Notebook-ExecutionIndicator[data-status="idle"]\') !== null'
 )
 
 

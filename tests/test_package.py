@@ -87,9 +87,21 @@ def test_the_wheel_ships_catalogues_dependencies_and_the_worker_command(tmp_path
 
 def _build_wheel(tmp_path: Path) -> Path:
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-         "-w", str(tmp_path / "dist"), str(DEFAULT_ROOT)],
-        check=True, capture_output=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path / "dist"),
+            str(DEFAULT_ROOT),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
     )
     wheels = list((tmp_path / "dist").glob(f"{DISTRIBUTION}-*.whl"))
     assert len(wheels) == 1, wheels
@@ -102,21 +114,45 @@ def test_an_installed_wheel_runs_lesson_2_with_hindi_widgets(tmp_path: Path) -> 
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps",
-         "--no-index", str(wheel)],
-        check=True, capture_output=True, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
     )
     site = subprocess.run(
         [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     (Path(site) / "project_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
     script = tmp_path / "lesson.py"
     script.write_text(_lesson_code("02") + "\n" + REPORT, encoding="utf-8")
-    env = {"FEDERATED_LANG": "hi", "MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin",
-           "HOME": str(tmp_path), "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    env = {
+        "FEDERATED_LANG": "hi",
+        "MPLBACKEND": "Agg",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "TQDM_DISABLE": "1",
+        "OMP_NUM_THREADS": "1",
+    }
     done = subprocess.run(
-        [str(python), str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
+        [str(python), str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -127,7 +163,10 @@ def test_an_installed_wheel_runs_lesson_2_with_hindi_widgets(tmp_path: Path) -> 
     assert "हर वर्कर का लॉस" in shown  # "Loss per worker", from the shipped catalogue
     assert "Loss per worker" not in shown
     worker = subprocess.run(
-        [str(venv / "bin" / "federated-worker"), "--help"], env=env, capture_output=True,
-        text=True, timeout=120,
+        [str(venv / "bin" / "federated-worker"), "--help"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert worker.returncode == 0 and "--port" in worker.stdout

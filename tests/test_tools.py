@@ -849,8 +849,11 @@ def test_widget_state_keeps_what_outputs_show_renamed_in_the_order_shown() -> No
     models = widget_state.models(stable)
     assert list(models) == [one, two, three]  # the box, its child, their layout
     assert models[one]["state"]["children"] == [f"IPY_MODEL_{two}"]
-    assert models[two]["state"] == {"_model_name": "HTMLModel", "value": "kept",
-                                    "layout": f"IPY_MODEL_{three}"}
+    assert models[two]["state"] == {
+        "_model_name": "HTMLModel",
+        "value": "kept",
+        "layout": f"IPY_MODEL_{three}",
+    }
     assert stable.cells[0].outputs[0].data[widget_state.VIEW]["model_id"] == one
     assert "thrown away" not in nbformat.writes(stable)
     assert widget_state.stabilized(stable) == stable
@@ -963,12 +966,12 @@ def test_translate_saves_a_stable_widget_state_the_check_accepts(tmp_path: Path)
 # --- the widgets' labels ---------------------------------------------------------------------
 
 
-LABELS = '''\
+LABELS = """\
 def labels(t):
     # TRANSLATORS: the dashboard's title
     title = t.gettext("Loss per worker")
     return title, t.gettext("round {round}/{rounds}")
-'''
+"""
 
 
 def widget_project(tmp_path: Path) -> Project:
@@ -1009,8 +1012,9 @@ def test_check_reports_widget_labels_missing_broken_or_off_glossary(tmp_path: Pa
     (project.root / "locales" / "hi" / "glossary.tsv").write_text(
         "english\thindi\tavoid\nworker\tवर्कर\tकार्यकर्ता\n", "utf-8"
     )
-    fill_labels(project, {"Loss per worker": "हर कार्यकर्ता का लॉस", "round {round}/{rounds}":
-                          "राउंड {round}"})
+    fill_labels(
+        project, {"Loss per worker": "हर कार्यकर्ता का लॉस", "round {round}/{rounds}": "राउंड {round}"}
+    )
     problems = [p for p in check_project(project).problems if "widgets.po" in p]
     # the translator edited locales/: the package's copy is behind until `make translate`
     assert problems.pop(0) == (
@@ -1020,11 +1024,13 @@ def test_check_reports_widget_labels_missing_broken_or_off_glossary(tmp_path: Pa
     assert len(problems) == 3
     assert "federated/widgets/labels.py:3: glossary: 'worker' must be translated as" in problems[0]
     assert "glossary: 'कार्यकर्ता' is to be avoided" in problems[1]
-    assert "labels.py:4: placeholders differ: ['{rounds}', '{round}'] vs ['{round}']" in (
-        problems[2]
+    assert (
+        "labels.py:4: placeholders differ: ['{rounds}', '{round}'] vs ['{round}']" in (problems[2])
     )
-    fill_labels(project, {"Loss per worker": "हर वर्कर का लॉस", "round {round}/{rounds}":
-                          "राउंड {round}/{rounds}"})
+    fill_labels(
+        project,
+        {"Loss per worker": "हर वर्कर का लॉस", "round {round}/{rounds}": "राउंड {round}/{rounds}"},
+    )
     translate(project, [LESSON], execute=False, out=lambda _line: None)
     assert project.shipped_catalog("widgets", "hi").read_bytes() == (
         project.ui_catalog("hi").read_bytes()

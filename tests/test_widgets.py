@@ -324,10 +324,14 @@ def test_inspector_lists_id_kind_shape_dtype_privacy_and_tags() -> None:
     rows = {(row.worker, row.id): row for row in inspector.rows}
     assert rows["bob", 1].kind == "tensor"
     assert (rows["bob", 1].shape, rows["bob", 1].dtype, rows["bob", 1].private) == (
-        (2, 3), "float32", False,
+        (2, 3),
+        "float32",
+        False,
     )
     assert (rows["bob", 2].dtype, rows["bob", 2].private, rows["bob", 2].tags) == (
-        "int64", True, ("#labels",),
+        "int64",
+        True,
+        ("#labels",),
     )
     assert rows["alice", 1].kind == "pointer" and rows["alice", 1].points_to == "bob:1"
     assert chain.location is alice
@@ -343,8 +347,10 @@ def test_inspector_lists_a_remote_workers_listing_without_asking_per_object() ->
         @property
         def objects(self) -> dict:
             Listing.requests += 1
-            return {3: RemoteObject((4, 2), torch.float64, True, False),
-                    7: RemoteObject((1,), torch.int64, False, True)}
+            return {
+                3: RemoteObject((4, 2), torch.float64, True, False),
+                7: RemoteObject((1,), torch.int64, False, True),
+            }
 
     rows = WorkerInspector([Listing()], lang="en").rows
     assert [(r.id, r.kind, r.shape, r.dtype, r.private) for r in rows] == [
@@ -444,10 +450,19 @@ def test_playground_runs_the_experiment_with_its_settings() -> None:
                 dashboard.log(f"w{i}", 1.0 / r, round=r)
         return [0.5 + 0.1 * r for r in range(rounds)]
 
-    playground = Playground(experiment, learning_rate=0.05, rounds=(3, 1, 8), workers=2,
-                            split=["iid", "non_iid"], lang="en")
+    playground = Playground(
+        experiment,
+        learning_rate=0.05,
+        rounds=(3, 1, 8),
+        workers=2,
+        split=["iid", "non_iid"],
+        lang="en",
+    )
     assert playground.settings == {
-        "learning_rate": 0.05, "rounds": 3, "workers": 2, "split": "iid",
+        "learning_rate": 0.05,
+        "rounds": 3,
+        "workers": 2,
+        "split": "iid",
     }
     assert (playground.rounds.min, playground.rounds.max) == (1, 8)
     playground.run()

@@ -63,7 +63,10 @@ def devanagari_families() -> list[str]:
         return []
     listing = subprocess.run(
         ["fc-list", f":charset={DEVANAGARI_KA}", "family"],
-        capture_output=True, text=True, timeout=30, check=False,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
     ).stdout
     names = {name.strip() for line in listing.splitlines() for name in line.split(",")}
     return sorted(name for name in names if name)
@@ -102,7 +105,10 @@ def vendor(directory: Path) -> Assets:
         with tempfile.TemporaryDirectory() as scratch:
             packed = subprocess.run(
                 [npm, "pack", f"{package}@{version}", "--silent", "--pack-destination", scratch],
-                capture_output=True, text=True, timeout=300, check=False,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
             )
             archives = list(Path(scratch).glob("*.tgz"))
             if packed.returncode != 0 or not archives:
@@ -138,8 +144,12 @@ def launch(
         chrome = playwright.chromium.launch(
             executable_path=chromium,
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--allow-file-access-from-files"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--allow-file-access-from-files",
+            ],
         )
         try:
             yield Browser(chrome, width, height, scale)

@@ -34,7 +34,10 @@ def problems(paths: list[Path], project: Project) -> list[str]:
     for path in paths:
         done = subprocess.run(
             [msgfmt, "--check", "--output-file=/dev/null", str(path)],
-            capture_output=True, text=True, check=False, cwd=project.root,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=project.root,
         )
         if done.returncode != 0:
             lines = [line for line in done.stderr.splitlines() if line.strip()]

@@ -163,8 +163,12 @@ def report(results: list[Rendered], project: Project) -> list[str]:
         lines.append(
             f"{result.lesson} ({result.locale}): {result.rendered}/{result.views} widgets rendered"
             + (f", Devanagari drawn with {', '.join(fonts)}" if fonts else "")
-            + (f", {len(result.screenshots)} screenshots in "
-               f"{project.relative(result.screenshots[0].parent)}" if result.screenshots else "")
+            + (
+                f", {len(result.screenshots)} screenshots in "
+                f"{project.relative(result.screenshots[0].parent)}"
+                if result.screenshots
+                else ""
+            )
         )
         lines += [f"  problem: {error}" for error in result.errors]
     return lines

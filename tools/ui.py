@@ -55,7 +55,10 @@ def labels(project: Project) -> list[Label]:
     found = []
     for path in sources(project):
         for line, msgid, notes, _context in extract_from_file(
-            "python", str(path), keywords=KEYWORDS, comment_tags=COMMENT_TAGS,
+            "python",
+            str(path),
+            keywords=KEYWORDS,
+            comment_tags=COMMENT_TAGS,
             strip_comment_tags=True,
         ):
             if isinstance(msgid, str) and msgid:
@@ -80,8 +83,9 @@ def pot(found: list[Label]) -> Catalog:
         if existing is not None:
             existing.locations.append((label.path, label.line))
             continue
-        template.add(label.msgid, locations=[(label.path, label.line)],
-                     auto_comments=list(label.notes))
+        template.add(
+            label.msgid, locations=[(label.path, label.line)], auto_comments=list(label.notes)
+        )
     return template
 
 

@@ -16,8 +16,16 @@ from html import escape
 
 #: matplotlib's tab10, so the dashboard and the matplotlib plots colour alike
 PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
 )
 #: a curve longer than this is thinned (every k-th point, the last one kept)
 MAX_POINTS = 400

@@ -106,9 +106,7 @@ class TrainingDashboard(widgets.VBox):
         self.t = Labels(lang)
         t = self.t
         title = t.gettext("Loss per worker")
-        self._title = widgets.HTML(
-            f'{STYLE}<div class="fl-title"><b>{escape(title)}</b></div>'
-        )
+        self._title = widgets.HTML(f'{STYLE}<div class="fl-title"><b>{escape(title)}</b></div>')
         self._chart = widgets.HTML()
         self._legend = widgets.HTML()
         self._bar = widgets.IntProgress(min=0, max=1, value=0)

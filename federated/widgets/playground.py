@@ -71,22 +71,36 @@ class Playground(widgets.VBox):
         # a slider over fixed values: a log slider would move 0.05 to 0.0501
         rates = sorted({*RATES, float(learning_rate)})
         self.learning_rate = widgets.SelectionSlider(
-            options=[(f"{rate:g}", rate) for rate in rates], value=float(learning_rate),
-            description=t.gettext("learning rate"), style=style, layout=layout,
+            options=[(f"{rate:g}", rate) for rate in rates],
+            value=float(learning_rate),
+            description=t.gettext("learning rate"),
+            style=style,
+            layout=layout,
         )
         value, low, high = _bounds(rounds, 1, 30)
         self.rounds = widgets.IntSlider(
-            value=value, min=low, max=high, description=t.gettext("rounds"),
-            style=style, layout=layout,
+            value=value,
+            min=low,
+            max=high,
+            description=t.gettext("rounds"),
+            style=style,
+            layout=layout,
         )
         value, low, high = _bounds(workers, 1, 5)
         self.workers = widgets.IntSlider(
-            value=value, min=low, max=high, description=t.gettext("workers"),
-            style=style, layout=layout,
+            value=value,
+            min=low,
+            max=high,
+            description=t.gettext("workers"),
+            style=style,
+            layout=layout,
         )
         self.split = widgets.Dropdown(
-            options=[(split_label(t, key), key) for key in split], value=split[0],
-            description=t.gettext("split"), style=style, layout=layout,
+            options=[(split_label(t, key), key) for key in split],
+            value=split[0],
+            description=t.gettext("split"),
+            style=style,
+            layout=layout,
         )
         self.button = widgets.Button(description=t.gettext("Run"), button_style="primary")
         self.button.on_click(self._clicked)
@@ -100,8 +114,14 @@ class Playground(widgets.VBox):
         hint = widgets.HTML(f'<span style="color:#555">{escape(hint)}</span>')
         controls = [self.learning_rate, self.rounds, self.workers, self.split]
         super().__init__(
-            [title, hint, *controls, widgets.HBox([self.button, self.status]),
-             self.dashboard, self.accuracy]
+            [
+                title,
+                hint,
+                *controls,
+                widgets.HBox([self.button, self.status]),
+                self.dashboard,
+                self.accuracy,
+            ]
         )
         mark(self, "fl-playground")
 

@@ -165,8 +165,9 @@ class AccuracyPlot(widgets.VBox):
         for index, (label, points) in enumerate(self.series.items()):
             rounds = [r for r, _ in points]
             values = [a for _, a in points]
-            axes.plot(rounds, values, marker="o", markersize=3, color=chart.color(index),
-                      label=label)
+            axes.plot(
+                rounds, values, marker="o", markersize=3, color=chart.color(index), label=label
+            )
         axes.set_ylim(0, 1.02)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(True, color="#eee")
@@ -198,7 +199,7 @@ class AccuracyPlot(widgets.VBox):
             f"</span>{escape(label)}</span>"
             for i, label in enumerate(self.series)
         )
-        axes = f'{escape(labels["x"])} → · {escape(labels["y"])} ↑'
+        axes = f"{escape(labels['x'])} → · {escape(labels['y'])} ↑"
         return (
             f'<div class="fl-caption" style="line-height:1.6"><b>{escape(labels["title"])}</b>'
             f"<br>{items}<br><small>{axes}</small></div>"

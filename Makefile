@@ -56,7 +56,6 @@ test: install
 	$(STAGE) format -- $(VENV)/bin/ruff format --check -q federated tools tests benchmarks \
 	  || status=1; \
 	$(STAGE) typecheck -- $(PY) -m mypy || status=1; \
-	$(STAGE) po-check -- $(PY) -m tools po-check || status=1; \
 	$(STAGE) i18n-check -- $(PY) -m tools i18n-check || status=1; \
 	$(STAGE) pytest -- $(PY) -m pytest -n $(JOBS) --dist loadfile tests \
 	  --nbval notebooks/en notebooks/hi || status=1; \
@@ -75,7 +74,8 @@ typecheck: install
 format: install
 	$(VENV)/bin/ruff format federated tools tests benchmarks
 
-# `msgfmt --check` on every catalogue, as GNU gettext's tools and editors read them.
+# `msgfmt --check` on every catalogue, as GNU gettext's tools and editors read them
+# (in `make test`, tests/test_tools.py does the same).
 po-check: install
 	$(PY) -m tools po-check
 

@@ -1042,3 +1042,18 @@ def test_check_reports_widget_labels_missing_broken_or_off_glossary(tmp_path: Pa
     (project.ui_dir / "labels.py").write_text(fewer, "utf-8")
     problems = [p for p in check_project(project).problems if "widgets.po" in p]
     assert len(problems) == 1 and "not in the widget code any more" in problems[0]
+
+
+def test_make_test_stages_are_timed_and_summed_up(tmp_path: Path, capsys) -> None:
+    from tools import stage
+
+    log = tmp_path / "stages.txt"
+    assert stage.run("lint", ["true"], log) == 0
+    assert stage.run("pytest", ["false"], log) == 1
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("== lint: ") and printed[0].endswith(" s (ok)")
+    assert printed[1].startswith("== pytest: ") and printed[1].endswith(" s (FAILED)")
+    summary = stage.summary(log).splitlines()
+    assert summary[0] == "== stage times"
+    assert [line.split(":")[0].strip() for line in summary[1:]] == ["lint", "pytest"]
+    assert not log.exists()  # the next `make test` starts a new list

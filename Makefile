@@ -47,9 +47,10 @@ lab: trust
 
 # Every stage runs even if an earlier one failed, and the times are printed at the end.
 # pytest runs the unit tests, papermill executing every lesson in both languages
-# (tests/test_notebooks.py, one file, so one worker) and nbval on the committed
-# notebooks (one notebook per worker at a time) side by side: `--dist loadfile` keeps
-# each file, so each notebook's cells, on one worker.
+# (tests/test_notebooks.py) and nbval on the committed notebooks side by side:
+# `--dist loadscope` hands each worker a whole module, test class or notebook file at a
+# time, so a notebook's cells run in order on one worker, and each lesson's papermill
+# test (a class of its own) can go to any worker.
 test: install
 	@rm -f build/stages.txt; status=0; \
 	$(STAGE) lint -- $(VENV)/bin/ruff check federated tools tests benchmarks || status=1; \
@@ -57,12 +58,12 @@ test: install
 	  || status=1; \
 	$(STAGE) typecheck -- $(PY) -m mypy || status=1; \
 	$(STAGE) i18n-check -- $(PY) -m tools i18n-check || status=1; \
-	$(STAGE) pytest -- $(PY) -m pytest -n $(JOBS) --dist loadfile tests \
+	$(STAGE) pytest -- $(PY) -m pytest -n $(JOBS) --dist loadscope tests \
 	  --nbval notebooks/en notebooks/hi || status=1; \
 	$(STAGE) --summary; exit $$status
 
 unit: install
-	$(PY) -m pytest -n $(JOBS) --dist loadfile tests -m "not notebook"
+	$(PY) -m pytest -n $(JOBS) --dist loadscope tests -m "not notebook"
 
 lint: install
 	$(VENV)/bin/ruff check federated tools tests benchmarks

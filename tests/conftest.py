@@ -7,7 +7,8 @@
 - the `notebook` marker is registered (`make unit` deselects it).
 
 Every nbval cell of one notebook runs on one xdist worker, in order, because `make test`
-uses `--dist loadfile` (a notebook is one file).
+uses `--dist loadscope`, whose unit of work is a module, a test class or, for nbval, a
+notebook file (tests/test_notebooks.py has one class per lesson, so lessons spread too).
 """
 
 from __future__ import annotations

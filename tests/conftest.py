@@ -3,7 +3,9 @@
 - the repository root is importable, so `tools` is found however pytest is started;
 - the project's kernels are installed (they carry the kernel environment, so papermill
   here and nbval start the same kernels as `make translate` and JupyterLab);
-- a `FEDERATED_LANG` of the shell is dropped, so no test is Hindi by accident;
+- the kernel environment is set here too (one thread, ...), for a notebook that names
+  another kernel, and a `FEDERATED_LANG` of the shell is dropped, so no test is Hindi
+  by accident;
 - the `notebook` marker is registered (`make unit` deselects it).
 
 Every nbval cell of one notebook runs on one xdist worker, in order, because `make test`
@@ -24,7 +26,7 @@ if str(ROOT) not in sys.path:
 
 from tools import environment, kernel  # noqa: E402  (needs the path above)
 
-environment.clear_language()
+environment.apply_without_language()
 kernel.install()
 
 

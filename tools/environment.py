@@ -34,6 +34,14 @@ def for_locale(locale: str) -> dict[str, str]:
     return {**KERNEL_ENV, LANGUAGE_VARIABLE: locale}
 
 
+def apply_without_language() -> None:
+    """Set the variables (not the language) in this process, for the kernels it starts
+    from a kernelspec other than the project's (a notebook from before the project
+    kernels names `python3`), and for the tests that run in it."""
+    os.environ.update(KERNEL_ENV)
+    clear_language()
+
+
 def clear_language() -> None:
     """Forget a `FEDERATED_LANG` of the shell, so tests of this process are not Hindi by chance."""
     os.environ.pop(LANGUAGE_VARIABLE, None)

@@ -58,7 +58,7 @@ test: install
 	  || status=1; \
 	$(STAGE) typecheck -- $(PY) -m mypy || status=1; \
 	$(STAGE) i18n-check -- $(PY) -m tools i18n-check || status=1; \
-	$(STAGE) pytest -- $(PY) -m pytest -n $(JOBS) --dist loadscope tests \
+	$(STAGE) pytest -- $(PY) -m pytest -n $(JOBS) --dist loadscope --durations=8 tests \
 	  --nbval notebooks/en notebooks/hi || status=1; \
 	$(STAGE) --summary; exit $$status
 

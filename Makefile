@@ -54,7 +54,8 @@ lab: trust
 test: install
 	@rm -f build/stages.txt; status=0; \
 	$(STAGE) lint -- $(VENV)/bin/ruff check federated tools tests benchmarks || status=1; \
-	$(STAGE) format -- $(VENV)/bin/ruff format --check -q federated tools tests benchmarks \
+	$(STAGE) format -- $(VENV)/bin/ruff format --check --output-format concise \
+	  federated tools tests benchmarks \
 	  || status=1; \
 	$(STAGE) typecheck -- $(PY) -m mypy || status=1; \
 	$(STAGE) i18n-check -- $(PY) -m tools i18n-check || status=1; \

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import federated
 from federated.remote import RemoteObject
 from federated.widgets import (
     AccuracyPlot,
@@ -28,8 +29,10 @@ from federated.widgets import (
     chart,
     i18n,
     plots,
+    style,
 )
 from tests.helpers import workers
+from tools import kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 DEVANAGARI = range(0x0900, 0x0980)
@@ -73,29 +76,29 @@ def locales(tmp_path: Path) -> Path:
     return tmp_path / "locales"
 
 
-def test_language_comes_from_argument_then_variable_then_folder(
+def test_language_comes_from_the_argument_then_the_variable_never_the_folder(
     locales: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lesson_dir = tmp_path / "notebooks" / "hi"
     lesson_dir.mkdir(parents=True)
     monkeypatch.chdir(lesson_dir)
-    assert i18n.resolve(None, locales) == "hi"  # the kernel's folder
-    monkeypatch.setenv(i18n.VARIABLE, "en")
-    assert i18n.resolve(None, locales) == "en"  # the variable beats the folder
-    assert i18n.resolve("hi", locales) == "hi"  # the argument beats both
+    assert i18n.resolve(None, locales) == "en"  # a folder named hi chooses nothing
     monkeypatch.setenv(i18n.VARIABLE, "hi_IN.UTF-8")
-    monkeypatch.chdir(tmp_path)
-    assert i18n.resolve(None, locales) == "hi"
+    assert i18n.resolve(None, locales) == "hi"  # the project kernel's variable
+    assert i18n.resolve("en", locales) == "en"  # the argument beats it
     monkeypatch.delenv(i18n.VARIABLE)
-    assert i18n.resolve(None, locales) == "en"  # anywhere else: English
+    assert i18n.resolve("hi", locales) == "hi"
 
 
-def test_a_folder_named_like_a_locale_outside_notebooks_is_not_a_language(
-    locales: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "executed" / "hi").mkdir(parents=True)
-    monkeypatch.chdir(tmp_path / "executed" / "hi")
-    assert i18n.resolve(None, locales) == "en"
+def test_the_project_kernels_name_the_language_of_their_notebooks() -> None:
+    for locale in ("en", "hi"):
+        assert kernel.spec(locale)["env"][i18n.VARIABLE] == locale
+        assert kernel.notebook_kernelspec(locale)["name"] == kernel.name(locale)
+
+
+def test_the_shipped_catalogue_is_inside_the_package() -> None:
+    assert Path(federated.__file__).parent / "locales" == i18n.LOCALES_DIR
+    assert i18n.catalogue_path("hi").is_file()
 
 
 def test_an_unknown_language_warns_and_falls_back_to_english(locales: Path) -> None:
@@ -183,6 +186,34 @@ def test_pixels_map_the_axes_onto_the_frame_and_skip_a_diverged_loss() -> None:
     assert len(drawn.polyline("bob")) == 2
 
 
+def test_a_log_axis_over_many_decades_keeps_to_a_few_ticks() -> None:
+    axis = chart.log_axis(1e-3, 1e38)
+    assert 2 <= len(axis.ticks) <= chart.MAX_LOG_TICKS
+    assert axis.low <= 1e-3 and axis.high >= 1e38
+    assert chart.log_axis(0.01, 10).ticks == (0.01, 0.1, 1.0, 10.0)
+
+
+def test_a_diverging_loss_is_marked_and_leaves_the_axis_readable() -> None:
+    curve = [(1, 2.3), (2, 40.0), (3, 9e4), (4, 3e38), (5, math.nan), (6, math.inf)]
+    drawn = chart.line_chart({"bob": curve, "alice": [(1, 2.0), (6, 1.5)]}, steps=6)
+    assert drawn.y.high <= 1e6 and len(drawn.y.ticks) <= chart.MAX_LOG_TICKS
+    assert drawn.divergence("bob") == 4 and drawn.divergence("alice") is None
+    assert len(drawn.polyline("bob")) == 3
+    svg = chart.svg(drawn, x_label="round", y_label="loss", title="Loss", diverged_label="gone")
+    assert svg.count('class="fl-diverged"') == 1
+    assert 'data-worker="bob" stroke' in svg and "bob: gone" in svg
+    tick_labels = svg.count('text-anchor="end" fill="#444"')
+    assert tick_labels == len(drawn.y.ticks) <= chart.MAX_LOG_TICKS
+    assert "nan" not in svg and "inf" not in svg and "e+38" not in svg
+
+
+def test_a_diverged_point_survives_thinning() -> None:
+    curve = [(i, 1.0) for i in range(1, 1001)]
+    curve[500] = (501, math.nan)
+    drawn = chart.line_chart({"bob": curve})
+    assert drawn.divergence("bob") == 501
+
+
 def test_the_svg_has_one_polyline_per_curve_and_escapes_labels() -> None:
     drawn = chart.line_chart({"bob": [(1, 1.0), (2, 0.5)], "alice": [(1, 0.8)]})
     svg = chart.svg(drawn, x_label="step <x>", y_label="loss", title="Loss")
@@ -255,6 +286,16 @@ def test_dashboard_labels_are_hindi_in_hindi_and_its_text_form_is_not() -> None:
     assert repr(english) == repr(hindi) == "TrainingDashboard(workers=['bob'], rounds=2)"
 
 
+def test_a_diverged_loss_is_marked_in_hindi_too() -> None:
+    hindi = TrainingDashboard(["bob"], rounds=3, lang="hi")
+    hindi.log("bob", 0.5, round=1)
+    hindi.log("bob", float("nan"), round=2)
+    marks = hindi._chart.value.split('class="fl-diverged"')[1:]
+    assert len(marks) == 1
+    label = Labels("hi").gettext("diverged")
+    assert devanagari(label) and f"bob: {label}" in marks[0]
+
+
 def test_dashboard_refuses_a_loss_still_on_a_worker() -> None:
     (bob,) = workers("bob")
     dashboard = TrainingDashboard([bob], lang="en")
@@ -283,10 +324,14 @@ def test_inspector_lists_id_kind_shape_dtype_privacy_and_tags() -> None:
     rows = {(row.worker, row.id): row for row in inspector.rows}
     assert rows["bob", 1].kind == "tensor"
     assert (rows["bob", 1].shape, rows["bob", 1].dtype, rows["bob", 1].private) == (
-        (2, 3), "float32", False,
+        (2, 3),
+        "float32",
+        False,
     )
     assert (rows["bob", 2].dtype, rows["bob", 2].private, rows["bob", 2].tags) == (
-        "int64", True, ("#labels",),
+        "int64",
+        True,
+        ("#labels",),
     )
     assert rows["alice", 1].kind == "pointer" and rows["alice", 1].points_to == "bob:1"
     assert chain.location is alice
@@ -302,8 +347,10 @@ def test_inspector_lists_a_remote_workers_listing_without_asking_per_object() ->
         @property
         def objects(self) -> dict:
             Listing.requests += 1
-            return {3: RemoteObject((4, 2), torch.float64, True, False),
-                    7: RemoteObject((1,), torch.int64, False, True)}
+            return {
+                3: RemoteObject((4, 2), torch.float64, True, False),
+                7: RemoteObject((1,), torch.int64, False, True),
+            }
 
     rows = WorkerInspector([Listing()], lang="en").rows
     assert [(r.id, r.kind, r.shape, r.dtype, r.private) for r in rows] == [
@@ -361,7 +408,7 @@ def test_hindi_plot_labels_are_in_the_figure_when_a_devanagari_font_exists() -> 
         plot = AccuracyPlot({"iid": [0.5]}, lang="hi")
     assert plot.text_in_figure
     assert plot.figure().axes[0].get_xlabel() == "राउंड"
-    assert plot._caption.value == ""
+    assert plot._caption.value == style.STYLE  # no HTML caption, only the shared style
 
 
 def test_without_a_devanagari_font_the_hindi_labels_move_out_of_the_raster(
@@ -403,10 +450,19 @@ def test_playground_runs_the_experiment_with_its_settings() -> None:
                 dashboard.log(f"w{i}", 1.0 / r, round=r)
         return [0.5 + 0.1 * r for r in range(rounds)]
 
-    playground = Playground(experiment, learning_rate=0.05, rounds=(3, 1, 8), workers=2,
-                            split=["iid", "non_iid"], lang="en")
+    playground = Playground(
+        experiment,
+        learning_rate=0.05,
+        rounds=(3, 1, 8),
+        workers=2,
+        split=["iid", "non_iid"],
+        lang="en",
+    )
     assert playground.settings == {
-        "learning_rate": 0.05, "rounds": 3, "workers": 2, "split": "iid",
+        "learning_rate": 0.05,
+        "rounds": 3,
+        "workers": 2,
+        "split": "iid",
     }
     assert (playground.rounds.min, playground.rounds.max) == (1, 8)
     playground.run()

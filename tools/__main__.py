@@ -1,4 +1,5 @@
-"""Command line: `python -m tools {i18n-check,translate,run,browser,screenshots}`.
+"""Command line: `python -m tools {i18n-check,po-check,translate,run,lab,setup-lab,browser,
+screenshots}`.
 
 See tools/README.md.
 """
@@ -31,6 +32,24 @@ def parser() -> argparse.ArgumentParser:
         help="fail on missing or fuzzy translations, broken markdown, glossary drift"
         " and stale notebooks (fast, runs nothing)",
     )
+    commands.add_parser(
+        "po-check",
+        parents=[common],
+        help="run GNU msgfmt --check on every catalogue (needs gettext installed)",
+    )
+    commands.add_parser(
+        "setup-lab",
+        parents=[common],
+        help="install the project's kernels and JupyterLab settings into this virtualenv",
+    )
+    lab = commands.add_parser(
+        "lab",
+        parents=[common],
+        help="start JupyterLab on notebooks/ (as root too); extra arguments go to JupyterLab",
+    )
+    lab.add_argument(
+        "--lab-args", default="", help='more JupyterLab arguments in one string: "--port=8899"'
+    )
     translate = commands.add_parser(
         "translate",
         parents=[common],
@@ -42,6 +61,11 @@ def parser() -> argparse.ArgumentParser:
         help="build only (outputs are kept when the code did not change)",
     )
     translate.add_argument("--lesson", help="only this lesson: 02 or its full slug")
+    translate.add_argument(
+        "--force",
+        action="store_true",
+        help="execute every notebook, even those whose code and package did not change",
+    )
 
     run = commands.add_parser(
         "run", parents=[common], help="execute one notebook headless and print its output"
@@ -82,11 +106,23 @@ def main(argv: list[str] | None = None) -> int:
                 print(problem)
             print(report.summary())
             return 0 if report.ok else 1
+        if args.command == "po-check":
+            return _po_check(project)
+        if args.command == "setup-lab":
+            from tools import lab
+
+            for path in lab.setup():
+                print(f"wrote {path}")
+            return 0
+        if args.command == "lab":
+            from tools import lab
+
+            return lab.main(project.root / "notebooks", args.lab_args)
         if args.command == "translate":
             from tools.translate import translate
 
             lessons = [project.find_lesson(args.lesson)] if args.lesson else project.lessons()
-            return translate(project, lessons, execute=not args.no_execute)
+            return translate(project, lessons, execute=not args.no_execute, force=args.force)
         if args.command == "browser":
             return _browser(project)
         if args.command == "screenshots":
@@ -97,6 +133,21 @@ def main(argv: list[str] | None = None) -> int:
     except (UnknownName, PoFileError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+
+
+def _po_check(project: Project) -> int:
+    from tools import msgfmt
+
+    paths = msgfmt.catalogues(project)
+    try:
+        problems = msgfmt.problems(paths, project)
+    except msgfmt.Missing as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(problem)
+    print(f"po-check: {'FAILED' if problems else 'OK'} ({len(paths)} catalogues)")
+    return 1 if problems else 0
 
 
 def _browser(project: Project) -> int:

@@ -14,17 +14,18 @@ from babel.messages.catalog import Catalog
 from nbformat import NotebookNode
 
 from tools import catalog as catalogs
+from tools import kernel
 from tools.messages import translated_source
 from tools.paths import SOURCE_LOCALE, Lesson
 from tools.template import Template
 
-KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
-
 
 def notebook_metadata(lesson: Lesson, locale: str) -> dict:
+    """The project kernel of the notebook's language, and `language_info` as the kernel
+    reports it, so that JupyterLab, which writes both back on opening, changes nothing."""
     return {
-        "kernelspec": dict(KERNELSPEC),
-        "language_info": {"name": "python"},
+        "kernelspec": kernel.notebook_kernelspec(locale),
+        "language_info": kernel.language_info(),
         "federated": {"lesson": lesson.number, "locale": locale},
     }
 

@@ -1,25 +1,30 @@
 """gettext catalogues through Babel: extract a template catalogue, merge it into a PO file.
 
 Merging is `Catalog.update`, which fuzzy-matches changed messages and records the old
-msgid as `previous_id` (written as `#| msgid`). Gaps of Babel patched here: `read_po`
-does not read `#|` lines back (python-babel/babel#206), so a second merge would lose
-them; an exact match drops a still-fuzzy message's previous_id; an obsolete message
-whose text returns to the template is not revived. Dates in the header are kept as
+msgid as `previous_id` (written as `#| msgid`). Gaps of Babel patched here: `write_po`
+wraps a `#| msgid` like prose, breaking its quoted string across lines, which GNU
+`msgfmt --check` and editors built on gettext reject, so those lines are written again
+the way gettext writes a msgid; `read_po` does not read `#|` lines back
+(python-babel/babel#206), so a second merge would lose them; an exact match drops a
+still-fuzzy message's previous_id; an obsolete message whose text returns to the
+template is not revived. Dates in the header are kept as
 they are in the file, so merging an unchanged template rewrites nothing.
 """
 
 from __future__ import annotations
 
 import datetime
+import difflib
 import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from babel import Locale
 from babel.messages.catalog import Catalog, Message
-from babel.messages.pofile import read_po, unescape, write_po
+from babel.messages.pofile import normalize, read_po, unescape, write_po
 
 from tools.messages import Lookup
 from tools.messages import Message as TemplateMessage
@@ -115,7 +120,27 @@ def render(catalog: Catalog) -> bytes:
         ignore_obsolete=False,
         include_previous=True,
     )
-    return buffer.getvalue()
+    return _rewrite_previous(buffer.getvalue().decode("utf-8"), catalog).encode("utf-8")
+
+
+def _rewrite_previous(text: str, catalog: Catalog) -> str:
+    """Each run of `#|` lines written again from its message's previous msgid, wrapped
+    inside the quotes as gettext does: `#| msgid ""` then `#| "…"` lines."""
+    previous = [message.previous_id for message in catalog if message.previous_id]
+    lines, out, runs = text.split("\n"), [], iter(previous)
+    index = 0
+    while index < len(lines):
+        if not lines[index].startswith("#| "):
+            out.append(lines[index])
+            index += 1
+            continue
+        while index < len(lines) and lines[index].startswith("#| "):
+            index += 1
+        ids = next(runs)
+        names = ("msgid", "msgid_plural")
+        for name, value in zip(names, ids):
+            out.append(f"#| {name} {normalize(value, prefix='#| ', width=WIDTH)}")
+    return "\n".join(out)
 
 
 def write(catalog: Catalog, path: Path) -> bool:
@@ -128,6 +153,26 @@ def write(catalog: Catalog, path: Path) -> bool:
     return True
 
 
+def _singular(value: object) -> str:
+    """Babel types a msgid/msgstr as a string or, for plurals (which we never write), a
+    sequence of them; the first form is the message."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], str):
+        return value[0]
+    return ""
+
+
+def string_of(entry: Message | None) -> str:
+    """An entry's msgstr as a string ("" when there is no entry)."""
+    return _singular(entry.string) if entry is not None else ""
+
+
+def id_of(entry: Message) -> str:
+    """An entry's msgid as a string."""
+    return _singular(entry.id)
+
+
 def translation(catalog: Catalog | None, msgid: str, context: str | None) -> str | None:
     """The msgstr to publish: None when missing or fuzzy (the English is used instead)."""
     if catalog is None:
@@ -135,7 +180,7 @@ def translation(catalog: Catalog | None, msgid: str, context: str | None) -> str
     message = catalog.get(msgid, context=context)
     if message is None or not message.string or message.fuzzy:
         return None
-    return message.string
+    return string_of(message)
 
 
 def lookup(catalog: Catalog | None) -> Lookup:
@@ -151,7 +196,17 @@ class Counts:
     missing: int = 0
 
 
-def status(catalog: Catalog | None, message: TemplateMessage) -> str:
+class Keyed(Protocol):
+    """What names a message in a catalogue: a lesson's message, or a widget label."""
+
+    @property
+    def msgid(self) -> str: ...
+
+    @property
+    def context(self) -> str | None: ...
+
+
+def status(catalog: Catalog | None, message: Keyed) -> str:
     """The state of one template message: "translated", "fuzzy" or "missing"."""
     entry = catalog.get(message.msgid, context=message.context) if catalog else None
     if entry is None or not entry.string:
@@ -159,16 +214,45 @@ def status(catalog: Catalog | None, message: TemplateMessage) -> str:
     return "fuzzy" if entry.fuzzy else "translated"
 
 
-def untranslated_problem(state: str) -> str | None:
-    """What i18n-check says of a message in `state`, or None if it is translated."""
+def untranslated_problem(state: str, entry: Message | None = None) -> str | None:
+    """What i18n-check says of a message in `state`, or None if it is translated.
+
+    For a fuzzy message whose old English is known, it names the words that changed.
+    """
     if state == "missing":
         return "missing translation"
     if state == "fuzzy":
-        return "fuzzy translation (review, then drop the flag)"
+        changed = changed_words(entry.previous_id, entry.id) if entry is not None else ""
+        detail = f"; the English changed: {changed}" if changed else ""
+        return f"fuzzy translation (review, then drop the flag){detail}"
     return None
 
 
-def counts(catalog: Catalog | None, messages: Iterable[TemplateMessage]) -> Counts:
+def changed_words(previous: object, current: object) -> str:
+    """`'old' → 'new'` for each changed run of words (at most three), as a translator reads
+    them: what to look for in the translation and what it must now say."""
+    old = previous[0] if isinstance(previous, (list, tuple)) and previous else previous
+    new = current[0] if isinstance(current, (list, tuple)) else current
+    if not isinstance(old, str) or not isinstance(new, str) or old == new:
+        return ""
+    before, after = old.split(), new.split()
+    parts = []
+    matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
+    for tag, a1, a2, b1, b2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        removed, added = " ".join(before[a1:a2]), " ".join(after[b1:b2])
+        if tag == "delete":
+            parts.append(f"removed {removed!r}")
+        elif tag == "insert":
+            parts.append(f"added {added!r}")
+        else:
+            parts.append(f"{removed!r} → {added!r}")
+    shown = parts[:3] + ([f"and {len(parts) - 3} more changes"] if len(parts) > 3 else [])
+    return ", ".join(shown) if shown else "only spacing"
+
+
+def counts(catalog: Catalog | None, messages: Iterable[Keyed]) -> Counts:
     tally = {"translated": 0, "fuzzy": 0, "missing": 0}
     for message in messages:
         tally[status(catalog, message)] += 1

@@ -102,15 +102,16 @@ def _check_catalog(
         origin = _origin(where, entry, sources.template_path, message.line)
         quoted = repr(excerpt(message.msgid))
         state = catalogs.status(catalog, message)
-        published.append((message.msgid, entry.string if state == "translated" else None))
-        untranslated = catalogs.untranslated_problem(state)
+        string = catalogs.string_of(entry)
+        published.append((message.msgid, string if state == "translated" else None))
+        untranslated = catalogs.untranslated_problem(state, entry)
         if untranslated is not None:
             problems.append(f"{origin}: {untranslated}: {quoted}")
             continue
         is_comment = message.context == comments.CONTEXT
-        for problem in structure.problems(message.msgid, entry.string, comment=is_comment):
+        for problem in structure.problems(message.msgid, string, comment=is_comment):
             problems.append(f"{origin}: {problem}: {quoted}")
-        for problem in glossary.problems(terms, message.msgid, entry.string):
+        for problem in glossary.problems(terms, message.msgid, string):
             problems.append(f"{origin}: {problem}: {quoted}")
     for index, problem in glossary.first_use_problems(terms, published):
         message = sources.messages[index]
@@ -122,7 +123,7 @@ def _check_catalog(
         if entry.id and (entry.id, entry.context) not in wanted:
             problems.append(
                 f"{where}:{entry.lineno}: not in the template any more (run `make translate`):"
-                f" {excerpt(entry.id)!r}"
+                f" {excerpt(catalogs.id_of(entry))!r}"
             )
     return catalog
 

@@ -77,7 +77,7 @@ def check_values(spec: dict, found: list[float]) -> list[str]:
 
 def check(notebook: NotebookNode) -> list[str]:
     """Failure messages for every cell whose declared convergence is not met."""
-    failures = []
+    failures: list[str] = []
     for index, cell in enumerate(notebook.cells):
         spec = cell.get("metadata", {}).get(KEY)
         if cell.cell_type != "code" or spec is None:

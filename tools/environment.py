@@ -1,19 +1,20 @@
 """The kernel environment that makes lesson outputs repeatable.
 
-translate, run, the notebook tests and nbval (through tests/conftest.py) all start their
-kernels with these variables, so a committed output is what the next run prints too.
+These variables are written into the project's kernels (tools/kernel.py), so every
+kernel that runs a lesson has them, whoever starts it: JupyterLab, papermill
+(`make translate`, the notebook tests) or nbval. A learner's run in JupyterLab therefore
+prints what the committed notebook shows.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 KERNEL_ENV: dict[str, str] = {
     # set and dict iteration order, hence printed collections, stay the same
     "PYTHONHASHSEED": "0",
-    # one thread: float reductions are summed in the same order every time
+    # one thread: float reductions are summed in the same order every time (PyTorch's
+    # intra-op pool, OpenMP, MKL and OpenBLAS each read one of these at start)
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
@@ -24,29 +25,23 @@ KERNEL_ENV: dict[str, str] = {
     # quiets debugpy's frozen-modules warning on the kernel's stderr
     "PYDEVD_DISABLE_FILE_VALIDATION": "1",
 }
-#: removed for the kernels: the widgets take their language from the kernel's folder
-#: (notebooks/<locale>/), and a FEDERATED_LANG=hi set for one's own JupyterLab must not
-#: put Hindi labels into the English notebooks
-UNSET: tuple[str, ...] = ("FEDERATED_LANG",)
+#: the variable that names the widgets' language; each project kernel sets it
+LANGUAGE_VARIABLE = "FEDERATED_LANG"
 
 
-def apply() -> None:
-    """Set the variables for every kernel this process starts from now on."""
+def for_locale(locale: str) -> dict[str, str]:
+    """Everything a lesson kernel of `locale` runs with."""
+    return {**KERNEL_ENV, LANGUAGE_VARIABLE: locale}
+
+
+def apply_without_language() -> None:
+    """Set the variables (not the language) in this process, for the kernels it starts
+    from a kernelspec other than the project's (a notebook from before the project
+    kernels names `python3`), and for the tests that run in it."""
     os.environ.update(KERNEL_ENV)
-    for name in UNSET:
-        os.environ.pop(name, None)
+    clear_language()
 
 
-@contextmanager
-def kernel_environment() -> Iterator[None]:
-    """Set the variables while kernels start, then put the old values back."""
-    saved = {name: os.environ.get(name) for name in (*KERNEL_ENV, *UNSET)}
-    apply()
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def clear_language() -> None:
+    """Forget a `FEDERATED_LANG` of the shell, so tests of this process are not Hindi by chance."""
+    os.environ.pop(LANGUAGE_VARIABLE, None)

@@ -1,7 +1,9 @@
 """Execute a built notebook with papermill and keep only what is worth committing.
 
-The kernel (python3) starts in `Project.kernel_cwd(locale)`, i.e. `notebooks/<locale>/`,
-which is also where nbval runs the committed notebooks, with `environment.KERNEL_ENV`.
+The kernel is the one the notebook names, the project's kernel of its language
+(tools/kernel.py, which carries the environment that makes outputs repeatable), the one
+JupyterLab and nbval start too. It starts in `Project.kernel_cwd(locale)`, i.e.
+`notebooks/<locale>/`, where nbval and JupyterLab run the committed notebooks.
 Outputs are copied back onto the built notebook, so papermill's and nbclient's metadata
 (timings, status, tags, the kernel's language_info) never reach a committed file.
 """
@@ -16,12 +18,8 @@ import papermill
 from nbformat import NotebookNode
 from papermill.exceptions import PapermillExecutionError
 
-from tools.environment import kernel_environment
+from tools import kernel
 from tools.outputs import with_outputs
-
-KERNEL = "python3"
-#: ipykernel warns at every start that its local TCP sockets are unencrypted; errors still show
-KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 
 
 class ExecutionFailed(RuntimeError):
@@ -38,19 +36,18 @@ def execute(
     """Run every cell, write the cleaned result to `output` and return it."""
     output.parent.mkdir(parents=True, exist_ok=True)
     cwd.mkdir(parents=True, exist_ok=True)
+    kernel.install()
     try:
-        with kernel_environment():
-            executed = papermill.execute_notebook(
-                copy.deepcopy(notebook),
-                str(output),
-                kernel_name=KERNEL,
-                cwd=str(cwd),
-                progress_bar=False,
-                log_output=False,
-                request_save_on_cell_execute=False,
-                execution_timeout=timeout,
-                extra_arguments=list(KERNEL_ARGUMENTS),
-            )
+        executed = papermill.execute_notebook(
+            copy.deepcopy(notebook),
+            str(output),
+            kernel_name=notebook.metadata["kernelspec"]["name"],
+            cwd=str(cwd),
+            progress_bar=False,
+            log_output=False,
+            request_save_on_cell_execute=False,
+            execution_timeout=timeout,
+        )
     except PapermillExecutionError as error:
         partial = _read_partial(notebook, output)
         raise ExecutionFailed(

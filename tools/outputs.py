@@ -66,11 +66,35 @@ def with_outputs(built: NotebookNode, executed: NotebookNode) -> NotebookNode:
     if len(code) != len(targets):
         raise ValueError("executed notebook does not have the built notebook's code cells")
     for target, ran in zip(targets, code, strict=True):
-        target.outputs = copy.deepcopy(ran.get("outputs", []))
+        target.outputs = merged_streams(copy.deepcopy(ran.get("outputs", [])))
         target.execution_count = ran.get("execution_count")
     if "widgets" in executed.metadata:
         result.metadata["widgets"] = copy.deepcopy(executed.metadata["widgets"])
     return widget_state.stabilized(result)
+
+
+def merged_streams(outputs: list) -> list:
+    """Consecutive prints to the same stream as one output, as JupyterLab shows and saves
+    them: how a kernel happened to flush its output must not change the committed file."""
+    merged: list = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if (
+            output.get("output_type") == "stream"
+            and last is not None
+            and last.get("output_type") == "stream"
+            and last.get("name") == output.get("name")
+        ):
+            last["text"] = _text(last["text"]) + _text(output["text"])
+            continue
+        if output.get("output_type") == "stream":
+            output["text"] = _text(output["text"])
+        merged.append(output)
+    return merged
+
+
+def _text(text: str | list[str]) -> str:
+    return text if isinstance(text, str) else "".join(text)
 
 
 def reuse_outputs(built: NotebookNode, previous: NotebookNode) -> NotebookNode | None:

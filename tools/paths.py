@@ -55,6 +55,16 @@ class Project:
         """The widgets' labels in one language (see tools/ui.py)."""
         return self.root / "locales" / locale / "LC_MESSAGES" / "widgets.po"
 
+    @property
+    def shipped_dir(self) -> Path:
+        """The run-time catalogues inside the package (a copy of the ones in locales/,
+        kept in step by `translate` and checked by `i18n-check`), so an installed wheel
+        has them."""
+        return self.root / "federated" / "locales"
+
+    def shipped_catalog(self, domain: str, locale: str) -> Path:
+        return self.shipped_dir / locale / "LC_MESSAGES" / f"{domain}.po"
+
     def glossary(self, locale: str) -> Path:
         return self.root / "locales" / locale / "glossary.tsv"
 

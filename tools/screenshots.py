@@ -118,7 +118,7 @@ def shoot(page: browser.Page, result: Rendered, directory: Path) -> None:
     result.screenshots.append(page.screenshot(stem.with_suffix(".png")))
     for number, box in enumerate(page.evaluate(_WIDGET_BOXES), start=1):
         clip = {key: max(0, round(value)) for key, value in box.items()}
-        shot = page.screenshot(stem / f"widget-{number:02d}.png", clip, scale=2)
+        shot = page.screenshot(stem / f"widget-{number:02d}.png", clip)
         result.screenshots.append(shot)
 
 
@@ -137,7 +137,8 @@ def capture(
     chromium = browser.ensure_browser()
     assets = browser.vendor(project.root / "build" / "vendor")
     results = []
-    with browser.Browser(chromium) as chrome:
+    # screenshots at twice the size make small Devanagari easy to check
+    with browser.launch(chromium, scale=2 if shots_dir is not None else 1) as chrome:
         page = chrome.page()
         for lesson in lessons:
             for locale in locales:
@@ -162,8 +163,12 @@ def report(results: list[Rendered], project: Project) -> list[str]:
         lines.append(
             f"{result.lesson} ({result.locale}): {result.rendered}/{result.views} widgets rendered"
             + (f", Devanagari drawn with {', '.join(fonts)}" if fonts else "")
-            + (f", {len(result.screenshots)} screenshots in "
-               f"{project.relative(result.screenshots[0].parent)}" if result.screenshots else "")
+            + (
+                f", {len(result.screenshots)} screenshots in "
+                f"{project.relative(result.screenshots[0].parent)}"
+                if result.screenshots
+                else ""
+            )
         )
         lines += [f"  problem: {error}" for error in result.errors]
     return lines

@@ -1,9 +1,11 @@
 """`translate`: bring catalogues and notebooks up to date with the templates.
 
 For each lesson: extract the messages, merge them into every catalogue (creating a
-missing one), build the notebook of every language, execute it, and write the result
-to notebooks/<locale>/ ready to commit. The widgets' labels are merged into their own
-catalogue the same way (tools/ui.py). Ends with a table of how much is translated.
+missing one), build the notebook of every language, execute it if its code or what the
+code depends on changed (tools/freshness.py; else the committed outputs are kept), and
+write the result to notebooks/<locale>/ ready to commit, only if it differs. The
+widgets' labels are merged into their own catalogue the same way (tools/ui.py). Ends
+with a table of how much is translated.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from dataclasses import dataclass
 import nbformat
 from babel.messages.catalog import Catalog
 
-from tools import build, convergence, ui
+from tools import build, convergence, freshness, ui
 from tools import catalog as catalogs
-from tools.outputs import reuse_outputs
+from tools.outputs import reuse_outputs, with_outputs
 from tools.paths import LOCALES, SOURCE_LOCALE, TARGET_LOCALES, Lesson, Project
 from tools.sources import Sources, load
 
@@ -32,7 +34,11 @@ class Row:
 
 
 def translate(
-    project: Project, lessons: list[Lesson], execute: bool = True, out: Print = print
+    project: Project,
+    lessons: list[Lesson],
+    execute: bool = True,
+    out: Print = print,
+    force: bool = False,
 ) -> int:
     """Run the whole pipeline; the exit status is 1 if a notebook failed to run or converge."""
     rows: list[Row] = []
@@ -44,7 +50,7 @@ def translate(
             catalogue = catalogues.get(locale)
             notebook = build.render(sources.template, lesson, locale, catalogue)
             if execute:
-                state = _execute(sources, locale, notebook, out)
+                state = _execute(sources, locale, notebook, out, force)
             else:
                 state = _keep(sources, locale, notebook)
             failed = failed or state.startswith("FAILED")
@@ -86,17 +92,27 @@ def _update_ui_catalogues(project: Project, out: Print) -> list[Row]:
     return rows
 
 
-def _execute(sources: Sources, locale: str, notebook: nbformat.NotebookNode, out: Print) -> str:
+def _execute(
+    sources: Sources, locale: str, notebook: nbformat.NotebookNode, out: Print, force: bool
+) -> str:
+    project, lesson = sources.project, sources.lesson
+    digest = freshness.digest(project, notebook, locale)
+    path = project.notebook(lesson, locale)
+    if not force and path.exists():
+        committed = nbformat.read(path, as_version=4)
+        if freshness.recorded(committed) == digest and freshness.executed(committed):
+            kept = freshness.record(with_outputs(notebook, committed), digest)
+            build.write(kept, path)
+            return "kept (code unchanged)"
     from tools.execute import ExecutionFailed, execute  # papermill is slow to import
 
-    project, lesson = sources.project, sources.lesson
     out(f"executing {lesson.slug} ({locale}) …")
     try:
         result = execute(notebook, project.executed(lesson, locale), project.kernel_cwd(locale))
     except ExecutionFailed as error:
         out(f"  {lesson.slug} ({locale}): {error}; the committed notebook is left as it was")
         return "FAILED: error"
-    build.write(result, project.notebook(lesson, locale))
+    build.write(freshness.record(result, digest), path)
     problems = convergence.check(result)
     for problem in problems:
         out(f"  {lesson.slug} ({locale}): convergence: {problem}")

@@ -7,9 +7,12 @@ up in this catalogue at run time. Its messages are the string literals of the
 `# TRANSLATORS:` comment just above a call reaches the translator as a note.
 
 `translate` merges them into each language's catalogue as it does a lesson's (new ones
-empty, changed ones fuzzy), and `i18n-check` reports a missing, fuzzy or leftover label,
-a `{placeholder}` the translation lost or added, and glossary drift. The glossary's
-"first use in parentheses" rule is for lesson prose and does not apply to labels.
+empty, changed ones fuzzy) and copies the catalogue into the package
+(`federated/locales/<locale>/LC_MESSAGES/widgets.po`, package data, so an installed
+wheel speaks Hindi; translators still edit only locales/), and `i18n-check` reports a
+missing, fuzzy or leftover label, a `{placeholder}` the translation lost or added, and
+glossary drift. The glossary's "first use in parentheses" rule is for lesson prose and
+does not apply to labels.
 """
 
 from __future__ import annotations
@@ -52,7 +55,10 @@ def labels(project: Project) -> list[Label]:
     found = []
     for path in sources(project):
         for line, msgid, notes, _context in extract_from_file(
-            "python", str(path), keywords=KEYWORDS, comment_tags=COMMENT_TAGS,
+            "python",
+            str(path),
+            keywords=KEYWORDS,
+            comment_tags=COMMENT_TAGS,
             strip_comment_tags=True,
         ):
             if isinstance(msgid, str) and msgid:
@@ -77,8 +83,9 @@ def pot(found: list[Label]) -> Catalog:
         if existing is not None:
             existing.locations.append((label.path, label.line))
             continue
-        template.add(label.msgid, locations=[(label.path, label.line)],
-                     auto_comments=list(label.notes))
+        template.add(
+            label.msgid, locations=[(label.path, label.line)], auto_comments=list(label.notes)
+        )
     return template
 
 
@@ -90,7 +97,30 @@ def update(project: Project, locale: str) -> tuple[Catalog | None, bool]:
         return None, False
     existing = catalogs.read(path) if path.exists() else catalogs.new_catalog(locale, DOMAIN)
     merged = catalogs.merge(pot(found), existing)
-    return merged, catalogs.write(merged, path)
+    written = catalogs.write(merged, path)
+    return merged, ship(project, locale) or written
+
+
+def ship(project: Project, locale: str, domain: str = DOMAIN) -> bool:
+    """Copy the catalogue into the package if the copy differs; True when it was written."""
+    source, shipped = project.ui_catalog(locale), project.shipped_catalog(domain, locale)
+    if not source.exists() or (shipped.exists() and shipped.read_bytes() == source.read_bytes()):
+        return False
+    shipped.parent.mkdir(parents=True, exist_ok=True)
+    shipped.write_bytes(source.read_bytes())
+    return True
+
+
+def shipping_problems(project: Project, locale: str, domain: str = DOMAIN) -> list[str]:
+    """The package's copy must be the catalogue translators edit, byte for byte."""
+    source, shipped = project.ui_catalog(locale), project.shipped_catalog(domain, locale)
+    if not source.exists() or (shipped.exists() and shipped.read_bytes() == source.read_bytes()):
+        return []
+    state = "differs from" if shipped.exists() else "is missing, the copy of"
+    return [
+        f"{project.relative(shipped)}: {state} {project.relative(source)}"
+        " (the package ships it); run `make translate`"
+    ]
 
 
 def placeholder_problems(msgid: str, msgstr: str) -> list[str]:
@@ -111,20 +141,21 @@ def check(project: Project, locale: str, terms: list[glossary.Term]) -> tuple[in
     if not path.exists():
         return len(found), [f"{where}: missing ({len(found)} widget labels untranslated)"]
     catalog = catalogs.read(path)
-    problems = []
+    problems = shipping_problems(project, locale)
     for label in found:
         entry = catalog.get(label.msgid)
         at = f"{where}:{entry.lineno}" if entry is not None and entry.lineno else where
         origin = f"{at}: {label.path}:{label.line}"
         quoted = repr(label.msgid if len(label.msgid) <= 60 else label.msgid[:60] + "…")
         state = catalogs.status(catalog, label)
-        untranslated = catalogs.untranslated_problem(state)
+        untranslated = catalogs.untranslated_problem(state, entry)
         if untranslated is not None:
             problems.append(f"{origin}: {untranslated}: {quoted}")
             continue
-        for problem in placeholder_problems(label.msgid, entry.string):
+        string = catalogs.string_of(entry)
+        for problem in placeholder_problems(label.msgid, string):
             problems.append(f"{origin}: {problem}: {quoted}")
-        for problem in glossary.problems(terms, label.msgid, entry.string):
+        for problem in glossary.problems(terms, label.msgid, string):
             problems.append(f"{origin}: {problem}: {quoted}")
     wanted = {label.msgid for label in found}
     for entry in catalog:

@@ -16,13 +16,26 @@ from html import escape
 
 #: matplotlib's tab10, so the dashboard and the matplotlib plots colour alike
 PALETTE = (
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
-    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
 )
 #: a curve longer than this is thinned (every k-th point, the last one kept)
 MAX_POINTS = 400
 #: the y axis switches to a log scale when the values span more than this ratio
 LOG_RATIO = 100.0
+#: a loss above this (or NaN, or infinite) has diverged: it is marked, not plotted, so
+#: the axis stays readable for the steps before it
+DIVERGED = 1e6
+#: at most this many tick labels on the log axis (decades are skipped to keep to it)
+MAX_LOG_TICKS = 6
 
 
 def color(index: int) -> str:
@@ -88,17 +101,24 @@ def count_axis(high: float, count: int = 6) -> Axis:
 
 
 def log_axis(low: float, high: float) -> Axis:
-    """Whole decades around [low, high], a tick at each power of ten."""
+    """Whole decades around [low, high], a tick every `stride` decades so that there are
+    at most MAX_LOG_TICKS of them."""
     first, last = math.floor(math.log10(low)), math.ceil(math.log10(high))
-    if last == first:
-        last += 1
-    ticks = tuple(10.0**p for p in range(first, last + 1))
+    stride = max(1, math.ceil((last - first) / (MAX_LOG_TICKS - 1)))
+    last = first + max(1, math.ceil((last - first) / stride)) * stride
+    ticks = tuple(10.0**p for p in range(first, last + 1, stride))
     return Axis(ticks[0], ticks[-1], ticks, tuple(f"{t:g}" for t in ticks), log=True)
 
 
+def diverged(value: float) -> bool:
+    """NaN, infinite, or too large to be a loss that is still being trained."""
+    return not math.isfinite(value) or abs(value) > DIVERGED
+
+
 def value_axis(values: Sequence[float]) -> Axis:
-    """The y axis of a loss: from 0, or a log scale when the loss spans decades."""
-    finite = [v for v in values if math.isfinite(v)]
+    """The y axis of a loss: from 0, or a log scale when the loss spans decades.
+    Diverged values do not stretch it (they are marked instead)."""
+    finite = [v for v in values if not diverged(v)]
     if not finite:
         return linear_axis(0.0, 1.0)
     low, high = min(finite), max(finite)
@@ -115,6 +135,15 @@ def thin(points: Sequence[tuple[float, float]], limit: int = MAX_POINTS) -> list
     kept = list(points[::stride])
     if kept[-1] != points[-1]:
         kept.append(points[-1])
+    return kept
+
+
+def _thin_keeping_divergence(points: Sequence[tuple[float, float]]) -> list:
+    """`thin`, but the first diverged point always survives, so it is always marked."""
+    first = next((p for p in points if diverged(p[1])), None)
+    kept = thin(points)
+    if first is not None and first not in kept:
+        kept = sorted([*kept, first], key=lambda point: point[0])
     return kept
 
 
@@ -146,12 +175,16 @@ class Chart:
         return round(px, 1), round(py, 1)
 
     def polyline(self, name: str) -> list[tuple[float, float]]:
-        """The pixels of one curve; a non-finite value (a diverged loss) is left out."""
+        """The pixels of one curve; a diverged value (NaN, huge) is marked, not drawn."""
         return [
             self.pixel(x, y)
             for x, y in self.curves[name]
-            if math.isfinite(y) and (not self.y.log or y > 0)
+            if not diverged(y) and (not self.y.log or y > 0)
         ]
+
+    def divergence(self, name: str) -> float | None:
+        """The first step at which the curve diverged, or None."""
+        return next((x for x, y in self.curves[name] if diverged(y)), None)
 
 
 def line_chart(
@@ -161,15 +194,20 @@ def line_chart(
 ) -> Chart:
     """Axes that fit every curve. x counts steps; with `steps` (how many are expected) the
     x axis is fixed from the start, so a live curve grows into a frame that stays put."""
-    thinned = {name: tuple(thin(points)) for name, points in curves.items()}
+    thinned = {name: tuple(_thin_keeping_divergence(points)) for name, points in curves.items()}
     xs = [x for points in thinned.values() for x, _ in points]
     ys = [y for points in thinned.values() for _, y in points]
     x_axis = count_axis(max([*xs, steps or 0.0], default=1.0))
     return Chart(thinned, x_axis, value_axis(ys), frame)
 
 
-def svg(chart: Chart, x_label: str, y_label: str, title: str) -> str:
-    """The chart as an inline SVG element; text is left for the browser to shape."""
+def svg(
+    chart: Chart, x_label: str, y_label: str, title: str, diverged_label: str = "diverged"
+) -> str:
+    """The chart as an inline SVG element; text is left for the browser to shape.
+
+    Where a curve first diverged, a cross on the top edge at that step and
+    `diverged_label` beside it, in the curve's colour, one row per worker."""
     f = chart.frame
     bottom, right = f.height - f.bottom, f.width - f.right
     parts = [
@@ -207,5 +245,20 @@ def svg(chart: Chart, x_label: str, y_label: str, title: str) -> str:
                 f'<polyline data-worker="{escape(name)}" points="{points}" fill="none" '
                 f'stroke="{color(index)}" stroke-width="1.6" stroke-linejoin="round"/>'
             )
+    for index, name in enumerate(chart.curves):
+        step = chart.divergence(name)
+        if step is None:
+            continue
+        px, _ = chart.pixel(step, chart.y.low)
+        top = f.top + 8 + 14 * index  # one row per worker, so marks never overprint
+        anchor = "end" if px > (f.left + right) / 2 else "start"
+        shift = -8 if anchor == "end" else 8
+        parts.append(
+            f'<g class="fl-diverged" data-worker="{escape(name)}" stroke="{color(index)}" '
+            f'fill="{color(index)}"><path d="M{px - 4},{top - 4}L{px + 4},{top + 4}'
+            f'M{px - 4},{top + 4}L{px + 4},{top - 4}" stroke-width="2"/>'
+            f'<text x="{px + shift}" y="{top + 4}" text-anchor="{anchor}" stroke="none">'
+            f"{escape(name)}: {escape(diverged_label)}</text></g>"
+        )
     parts.append("</svg>")
     return "".join(parts)

@@ -24,6 +24,7 @@ import ipywidgets as widgets
 
 from federated.widgets import chart
 from federated.widgets.i18n import Labels
+from federated.widgets.style import STYLE, mark
 
 #: the chart is redrawn about this many times per run (and always at its end)
 REDRAWS = 50
@@ -105,7 +106,7 @@ class TrainingDashboard(widgets.VBox):
         self.t = Labels(lang)
         t = self.t
         title = t.gettext("Loss per worker")
-        self._title = widgets.HTML(f'<div class="fl-title"><b>{escape(title)}</b></div>')
+        self._title = widgets.HTML(f'{STYLE}<div class="fl-title"><b>{escape(title)}</b></div>')
         self._chart = widgets.HTML()
         self._legend = widgets.HTML()
         self._bar = widgets.IntProgress(min=0, max=1, value=0)
@@ -113,7 +114,7 @@ class TrainingDashboard(widgets.VBox):
         super().__init__(
             [self._title, self._chart, self._legend, widgets.HBox([self._bar, self._status])]
         )
-        self.add_class("fl-dashboard")
+        mark(self, "fl-dashboard")
         self.reset(workers, rounds, steps_per_round)
 
     # ---- what a lesson calls --------------------------------------------------------------
@@ -217,6 +218,8 @@ class TrainingDashboard(widgets.VBox):
             x_label=self.x_label(),
             y_label=t.gettext("loss"),
             title=t.gettext("Loss per worker"),
+            # TRANSLATORS: marks the step where a worker's loss became NaN or huge
+            diverged_label=t.gettext("diverged"),
         )
         # TRANSLATORS: in the legend, before the latest loss of a worker
         last_label = escape(t.gettext("last loss"))

@@ -1,21 +1,20 @@
 """Which language the widgets speak, and where their Hindi labels come from.
 
 A lesson's code cells are identical in every language (only `# comments` are
-translated), so a lesson cannot hand a widget its labels. The widgets choose the
-language themselves, first match wins:
+translated), so a lesson cannot hand a widget its labels. The language is chosen
+explicitly, first match wins:
 
 1. `lang=` given to a widget (for tests and for a learner who wants another language);
-2. the environment variable `FEDERATED_LANG` (`hi`, `en`, also `hi_IN.UTF-8`);
-3. the kernel's working directory: papermill, nbval and JupyterLab all start a lesson's
-   kernel in the notebook's own folder, `notebooks/<locale>/`;
-4. English.
+2. the environment variable `FEDERATED_LANG` (`hi`, `en`, also `hi_IN.UTF-8`), which the
+   project's kernels set: a Hindi lesson names the `federated-hi` kernel;
+3. English.
 
 The labels are gettext messages in the widget code (`t.gettext("…")`). `make translate`
 extracts them into `locales/<locale>/LC_MESSAGES/widgets.po`, which translators edit like
-the lessons' catalogues and `make i18n-check` checks the same way. At run time the
-catalogue is read with Babel and compiled in memory into a standard `gettext`
-translation, so there is no compiled `.mo` file that could fall behind the `.po`.
-A missing or fuzzy translation shows the English label.
+the lessons' catalogues and `make i18n-check` checks the same way, and copies the file
+into the package (`federated/locales/`), so an installed package has its labels. At run
+time the catalogue is read with Babel and compiled in memory into a standard `gettext`
+translation. A missing or fuzzy translation shows the English label.
 """
 
 from __future__ import annotations
@@ -33,8 +32,8 @@ VARIABLE = "FEDERATED_LANG"
 SOURCE = "en"
 #: The gettext domain: `locales/<locale>/LC_MESSAGES/widgets.po`.
 DOMAIN = "widgets"
-#: The checkout's catalogues (federated/widgets/ is two levels below the root).
-LOCALES_DIR = Path(__file__).resolve().parents[2] / "locales"
+#: The catalogues shipped with the package (copies of the checkout's locales/).
+LOCALES_DIR = Path(__file__).resolve().parents[1] / "locales"
 
 
 def catalogue_path(locale: str, locales_dir: Path = LOCALES_DIR) -> Path:
@@ -56,13 +55,6 @@ def _normalize(value: str) -> str:
     return value.strip().split(".")[0].split("_")[0].split("-")[0].lower()
 
 
-def from_directory(cwd: Path, locales: tuple[str, ...]) -> str | None:
-    """The locale of `notebooks/<locale>/`, where lessons are run; else None."""
-    if cwd.parent.name == "notebooks" and cwd.name in locales:
-        return cwd.name
-    return None
-
-
 def resolve(lang: str | None = None, locales_dir: Path = LOCALES_DIR) -> str:
     """The language a new widget uses (see the module docstring for the order)."""
     locales = available(locales_dir)
@@ -77,11 +69,7 @@ def resolve(lang: str | None = None, locales_dir: Path = LOCALES_DIR) -> str:
                 stacklevel=3,
             )
             return SOURCE
-    try:
-        cwd = Path.cwd()
-    except OSError:  # the working directory was removed
-        return SOURCE
-    return from_directory(cwd, locales) or SOURCE
+    return SOURCE  # no choice was made: never guessed from the folder the kernel runs in
 
 
 def translations(lang: str, locales_dir: Path = LOCALES_DIR) -> gettext.NullTranslations:

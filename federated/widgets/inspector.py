@@ -22,6 +22,7 @@ from torch._C import DisableTorchFunctionSubclass
 from federated.pointer import PointerTensor
 from federated.remote import RemoteObject
 from federated.widgets.i18n import Labels
+from federated.widgets.style import STYLE, mark
 
 
 @dataclass(frozen=True)
@@ -92,13 +93,13 @@ class WorkerInspector(widgets.VBox):
         self.workers = list(workers)
         self.t = Labels(lang)
         title = self.t.gettext("What each worker holds")
-        title = widgets.HTML(f'<b class="fl-title">{escape(title)}</b>')
+        title = widgets.HTML(f'{STYLE}<b class="fl-title">{escape(title)}</b>')
         # no icon: its font is not there when a notebook is exported to HTML
         self._button = widgets.Button(description=self.t.gettext("Refresh"))
         self._button.on_click(lambda _button: self.refresh())
         self._table = widgets.HTML()
         super().__init__([widgets.HBox([title, self._button]), self._table])
-        self.add_class("fl-inspector")
+        mark(self, "fl-inspector")
         self.refresh()
 
     @property

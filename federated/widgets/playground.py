@@ -27,6 +27,7 @@ import ipywidgets as widgets
 from federated.widgets.dashboard import TrainingDashboard, format_loss
 from federated.widgets.i18n import Labels, split_label
 from federated.widgets.plots import AccuracyPlot, run_label
+from federated.widgets.style import STYLE, mark
 
 Range = int | tuple[int, int, int]  # a default, or (default, lowest, highest)
 #: learning rates on offer: round values a learner can compare (the default is added)
@@ -70,22 +71,36 @@ class Playground(widgets.VBox):
         # a slider over fixed values: a log slider would move 0.05 to 0.0501
         rates = sorted({*RATES, float(learning_rate)})
         self.learning_rate = widgets.SelectionSlider(
-            options=[(f"{rate:g}", rate) for rate in rates], value=float(learning_rate),
-            description=t.gettext("learning rate"), style=style, layout=layout,
+            options=[(f"{rate:g}", rate) for rate in rates],
+            value=float(learning_rate),
+            description=t.gettext("learning rate"),
+            style=style,
+            layout=layout,
         )
         value, low, high = _bounds(rounds, 1, 30)
         self.rounds = widgets.IntSlider(
-            value=value, min=low, max=high, description=t.gettext("rounds"),
-            style=style, layout=layout,
+            value=value,
+            min=low,
+            max=high,
+            description=t.gettext("rounds"),
+            style=style,
+            layout=layout,
         )
         value, low, high = _bounds(workers, 1, 5)
         self.workers = widgets.IntSlider(
-            value=value, min=low, max=high, description=t.gettext("workers"),
-            style=style, layout=layout,
+            value=value,
+            min=low,
+            max=high,
+            description=t.gettext("workers"),
+            style=style,
+            layout=layout,
         )
         self.split = widgets.Dropdown(
-            options=[(split_label(t, key), key) for key in split], value=split[0],
-            description=t.gettext("split"), style=style, layout=layout,
+            options=[(split_label(t, key), key) for key in split],
+            value=split[0],
+            description=t.gettext("split"),
+            style=style,
+            layout=layout,
         )
         self.button = widgets.Button(description=t.gettext("Run"), button_style="primary")
         self.button.on_click(self._clicked)
@@ -94,15 +109,21 @@ class Playground(widgets.VBox):
         self.accuracy = AccuracyPlot(lang=self.t.lang)
         self.accuracy.layout.display = "none"  # until an experiment returns accuracies
         title = t.gettext("Try it yourself")
-        title = widgets.HTML(f'<b class="fl-title">{escape(title)}</b>')
+        title = widgets.HTML(f'{STYLE}<b class="fl-title">{escape(title)}</b>')
         hint = t.gettext("Change a setting, then press Run.")
         hint = widgets.HTML(f'<span style="color:#555">{escape(hint)}</span>')
         controls = [self.learning_rate, self.rounds, self.workers, self.split]
         super().__init__(
-            [title, hint, *controls, widgets.HBox([self.button, self.status]),
-             self.dashboard, self.accuracy]
+            [
+                title,
+                hint,
+                *controls,
+                widgets.HBox([self.button, self.status]),
+                self.dashboard,
+                self.accuracy,
+            ]
         )
-        self.add_class("fl-playground")
+        mark(self, "fl-playground")
 
     @property
     def settings(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import ipywidgets as widgets
 
 from federated.widgets import chart
 from federated.widgets.i18n import Labels, split_label
+from federated.widgets.style import STYLE, mark
 
 #: Devanagari families tried first, in this order (Linux, Windows, macOS)
 KNOWN_FONTS = (
@@ -114,7 +115,7 @@ class AccuracyPlot(widgets.VBox):
         self._caption = widgets.HTML()
         self._image = widgets.Image(format="png", width=str(round(WIDTH * 100)))
         super().__init__([self._caption, self._image])
-        self.add_class("fl-accuracy")
+        mark(self, "fl-accuracy")
         for name, history in (histories or {}).items():
             self._histories[name] = [float(a) for a in history]
         self._redraw()
@@ -164,8 +165,9 @@ class AccuracyPlot(widgets.VBox):
         for index, (label, points) in enumerate(self.series.items()):
             rounds = [r for r, _ in points]
             values = [a for _, a in points]
-            axes.plot(rounds, values, marker="o", markersize=3, color=chart.color(index),
-                      label=label)
+            axes.plot(
+                rounds, values, marker="o", markersize=3, color=chart.color(index), label=label
+            )
         axes.set_ylim(0, 1.02)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(True, color="#eee")
@@ -197,14 +199,14 @@ class AccuracyPlot(widgets.VBox):
             f"</span>{escape(label)}</span>"
             for i, label in enumerate(self.series)
         )
-        axes = f'{escape(labels["x"])} → · {escape(labels["y"])} ↑'
+        axes = f"{escape(labels['x'])} → · {escape(labels['y'])} ↑"
         return (
             f'<div class="fl-caption" style="line-height:1.6"><b>{escape(labels["title"])}</b>'
             f"<br>{items}<br><small>{axes}</small></div>"
         )
 
     def _redraw(self) -> None:
-        self._caption.value = self._caption_html()
+        self._caption.value = STYLE + self._caption_html()
         self._image.value = self.png()
 
     def __repr__(self) -> str:

@@ -9,8 +9,10 @@
 """
 
 from federated.averaging import federated_avg
+from federated.contract import Worker
 from federated.dataset import BaseDataset, FederatedDataLoader, FederatedDataset
 from federated.errors import (
+    BudgetExceededError,
     FederatedError,
     LocalTensorError,
     NotRemoteError,
@@ -22,15 +24,18 @@ from federated.errors import (
     WorkerUnreachableError,
 )
 from federated.fixed_precision import FixedPrecisionTensor
-from federated.hook import TorchHook
+from federated.hook import TorchHook, local_worker
 from federated.optim import Optims
 from federated.pointer import PointerTensor
 from federated.process import WorkerProcess
 from federated.remote import RemoteWorker
 from federated.sharing import AdditiveSharingTensor
-from federated.worker import VirtualWorker
+from federated.virtual_worker import VirtualWorker
 
 __all__ = [
+    "BudgetExceededError",
+    "Worker",
+    "local_worker",
     "BaseDataset",
     "FederatedDataLoader",
     "FederatedDataset",

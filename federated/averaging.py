@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -16,9 +16,12 @@ from federated.errors import WorkerMismatchError
 from federated.fixed_precision import FixedPrecisionTensor
 from federated.sharing import AdditiveSharingTensor
 
+if TYPE_CHECKING:
+    from federated.contract import Worker
+
 
 def _check_architecture(models: Sequence[nn.Module]) -> None:
-    shapes = [[tuple(t.shape) for t, _ in _module._tensors(m)] for m in models]
+    shapes = [[tuple(t.shape) for t, _ in _module.tensors(m)] for m in models]
     if any(s != shapes[0] for s in shapes):
         raise ValueError("federated_avg needs models of one architecture (same shapes)")
 
@@ -39,7 +42,7 @@ def _check(models: Sequence[nn.Module], weights: Sequence[float] | None) -> list
 
 
 def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None = None, *,
-                  secure: bool = False, crypto_provider: Any = None,
+                  secure: bool = False, crypto_provider: Worker | None = None,
                   precision: int = 6) -> nn.Module:
     """A new model whose every parameter is the weighted mean of the models' parameters.
 
@@ -61,9 +64,9 @@ def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None =
         return _secure_avg(models, weights, crypto_provider, precision)
     shares = _check(models, weights)
     average = _module.copy_module(models[0])
-    columns = zip(*(_module._tensors(m) for m in models))
+    columns = zip(*(_module.tensors(m) for m in models))
     with torch.no_grad():
-        for target, column in zip(_module._tensors(average), columns):
+        for target, column in zip(_module.tensors(average), columns):
             tensor, _ = target
             if not tensor.dtype.is_floating_point:
                 continue
@@ -75,7 +78,7 @@ def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None =
 
 
 def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
-                crypto_provider: Any, precision: int) -> nn.Module:
+                crypto_provider: Worker | None, precision: int) -> nn.Module:
     owners = [_module.location(m) for m in models]
     if len(models) < 2 or any(w is None for w in owners) or \
             len({w.id for w in owners}) != len(owners):
@@ -85,14 +88,14 @@ def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
         )
     _check_architecture(models)
     fractions = _fractions(weights, len(models))
-    tensors = [_module._tensors(m) for m in models]
+    tensors = [_module.tensors(m) for m in models]
     # A local model of the same architecture, built without fetching anyone's values.
     memo = {id(t): (nn.Parameter(torch.zeros(t.shape, dtype=t.dtype), t.requires_grad)
                     if is_param else torch.zeros(t.shape, dtype=t.dtype))
             for t, is_param in tensors[0]}
     average = copy.deepcopy(models[0], memo)
     with torch.no_grad():
-        for j, (target, _) in enumerate(_module._tensors(average)):
+        for j, (target, _) in enumerate(_module.tensors(average)):
             if not target.dtype.is_floating_point:
                 target.copy_(tensors[0][j][0].copy().get())  # a counter, not data
                 continue

@@ -9,15 +9,18 @@ sort, for a skewed split) before federating to choose who gets what.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch.utils.data import Dataset
 
 from federated.pointer import PointerTensor
 
+if TYPE_CHECKING:
+    from federated.contract import Worker
 
-class BaseDataset(Dataset):
+
+class BaseDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """Samples `data[i]` with labels `targets[i]`; both may be pointers on one worker."""
 
     def __init__(self, data: torch.Tensor, targets: torch.Tensor) -> None:
@@ -35,15 +38,15 @@ class BaseDataset(Dataset):
         return self.data[index], self.targets[index]
 
     @property
-    def location(self) -> Any:
+    def location(self) -> Worker | None:
         """The worker holding this dataset, or None if it is here."""
         return getattr(self.data, "location", None)
 
-    def send(self, worker: Any) -> BaseDataset:
+    def send(self, worker: Worker) -> BaseDataset:
         """A copy of this dataset on `worker`."""
         return BaseDataset(self.data.send(worker), self.targets.send(worker))
 
-    def federate(self, workers: Sequence[Any]) -> FederatedDataset:
+    def federate(self, workers: Sequence[Worker]) -> FederatedDataset:
         """Split into len(workers) consecutive parts; part i goes to workers[i]."""
         if len(workers) == 0:
             raise ValueError("federate needs at least one worker")

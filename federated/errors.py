@@ -43,6 +43,10 @@ class PrivateDataError(FederatedError, PermissionError):
     """Raw private data (or a trivial copy of it) was asked to leave its worker."""
 
 
+class BudgetExceededError(FederatedError, PermissionError):
+    """A differentially private release asked for more epsilon than the data has left."""
+
+
 class WorkerUnreachableError(FederatedError, ConnectionError):
     """A remote worker did not answer within its deadline (stopped, crashed, unreachable)."""
 

@@ -1,31 +1,37 @@
-"""`TorchHook`: gives `torch.Tensor` and `nn.Module` their federated methods.
+"""`TorchHook`: gives `torch.Tensor` and `nn.Module` their federated methods, and takes
+them away again.
 
 PySyft 0.2 replaced most of torch to make pointers work. Here pointers are a tensor
-subclass, so the hook only *adds* methods (`send`, `get`, ...) and replaces nothing.
+subclass, so the hook only *adds* methods (`send`, `get`, ...) and replaces nothing;
+`hook.unhook()` (or leaving `with sy.TorchHook(torch) as hook:`) removes every one.
 """
 
 from __future__ import annotations
 
-from types import ModuleType
+from types import ModuleType, TracebackType
 from typing import Any
 
 import torch
 from torch import nn
-from torch.optim.optimizer import (
-    register_optimizer_step_post_hook,
-    register_optimizer_step_pre_hook,
-)
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+from torch.utils.hooks import RemovableHandle
 
 from federated import module as _module
+from federated.contract import Worker
 from federated.errors import NotRemoteError
 from federated.fixed_precision import FixedPrecisionTensor
-from federated.optim import check_state_location, restore_foreach, use_foreach
+from federated.optim import check_state_location
 from federated.sharing import AdditiveSharingTensor
+from federated.virtual_worker import VirtualWorker
+
+local_worker = VirtualWorker(None, id="me")
+"""The worker that stands for this machine (PySyft's `sy.local_worker`): the owner of
+every tensor and pointer here."""
 
 
-def _send(self: torch.Tensor, worker: Any) -> torch.Tensor:
+def _send(self: torch.Tensor, worker: Worker) -> torch.Tensor:
     """Send a copy of this tensor to `worker`; returns a pointer to it."""
-    if not hasattr(worker, "receive"):
+    if not callable(getattr(worker, "receive", None)):
         raise TypeError(f"send() needs a worker, e.g. x.send(bob), not {worker!r}")
     return worker.receive(self)
 
@@ -46,48 +52,110 @@ def _fix_precision(self: torch.Tensor, precision: int = 3) -> FixedPrecisionTens
     return FixedPrecisionTensor.from_float(self, precision)
 
 
-def _share(self: torch.Tensor, *workers: Any, crypto_provider: Any = None):
+def _share(self: torch.Tensor, *workers: Worker,
+           crypto_provider: Worker | None = None) -> AdditiveSharingTensor:
     """Secret-share an int64 tensor among `workers` (floats: `.fix_precision()` first)."""
     return AdditiveSharingTensor.share(self, workers, crypto_provider)
 
 
-_TENSOR_METHODS = {
-    "fix_precision": _fix_precision,
-    "fix_prec": _fix_precision,
-    "share": _share,
-    "send": _send,
-    "move": _send,  # moving a local tensor to a worker is sending it
-    "get": _get,
-    "remote_get": _get,
-    "copy": _copy,
-}
-_MODULE_METHODS = {
-    "send": _module.send,
-    "get": _module.get,
-    "move": _module.move,
-    "copy": _module.copy_module,
-    "location": property(_module.location),
-}
+def _tag(self: torch.Tensor, *tags: str) -> torch.Tensor:
+    """Add search tags (`x.tag("#patients")`), read by `VirtualWorker(..., data=...)`."""
+    if not all(isinstance(t, str) for t in tags):
+        raise TypeError(f"tags are strings such as '#patients', got {tags!r}")
+    self.tags = (*getattr(self, "tags", ()), *tags)
+    return self
 
 
-_step_hooks: list = []  # the optimizer hooks, installed once
+def _describe(self: torch.Tensor, description: str) -> torch.Tensor:
+    """Say what this data is, for whoever finds it by `search`."""
+    if not isinstance(description, str):
+        raise TypeError("describe() takes a string")
+    self.description = description
+    return self
+
+
+def _owner(self: torch.Tensor) -> VirtualWorker:
+    return local_worker
+
+
+_ADDED: dict[type, dict[str, Any]] = {
+    torch.Tensor: {
+        "fix_precision": _fix_precision,
+        "fix_prec": _fix_precision,
+        "share": _share,
+        "send": _send,
+        "move": _send,  # moving a local tensor to a worker is sending it
+        "get": _get,
+        "remote_get": _get,
+        "copy": _copy,
+        "tag": _tag,
+        "describe": _describe,
+        "owner": property(_owner),
+    },
+    nn.Module: {
+        "send": _module.send,
+        "get": _module.get,
+        "move": _module.move,
+        "copy": _module.copy_module,
+        "location": property(_module.location),
+    },
+}
+_guard: list[RemovableHandle] = []  # the optimizer guard, while hooked
+
+
+def hooked() -> bool:
+    """Whether torch currently has the federated methods."""
+    return bool(_guard)
+
+
+def unhook() -> None:
+    """Take every added method and the optimizer check away from torch again."""
+    for cls, methods in _ADDED.items():
+        for name, method in methods.items():
+            if vars(cls).get(name) is method:
+                delattr(cls, name)
+    while _guard:
+        _guard.pop().remove()
 
 
 class TorchHook:
-    """Call once, `hook = sy.TorchHook(torch)`, before making workers. Safe to repeat."""
+    """`hook = sy.TorchHook(torch)` once, before making workers; safe to repeat.
+
+    Adds the federated methods to `torch.Tensor` and `nn.Module`, and one read-only
+    check before every optimizer step (a stateful optimizer must step where its state
+    is: see `federated.optim.check_state_location`). `unhook()` removes all of it.
+    """
 
     def __init__(self, torch_module: ModuleType) -> None:
         if torch_module is not torch:
             raise TypeError("TorchHook expects the torch module itself: sy.TorchHook(torch)")
         self.torch = torch_module
-        for name, method in _TENSOR_METHODS.items():
-            setattr(torch.Tensor, name, method)
-        for name, method in _MODULE_METHODS.items():
-            setattr(nn.Module, name, method)
-        if not _step_hooks:
-            _step_hooks.extend([register_optimizer_step_pre_hook(check_state_location),
-                                register_optimizer_step_pre_hook(use_foreach),
-                                register_optimizer_step_post_hook(restore_foreach)])
+        self.local_worker = local_worker
+        if hooked():
+            return
+        for cls, methods in _ADDED.items():
+            clashes = [name for name in methods if name in vars(cls)]
+            if clashes:
+                raise RuntimeError(f"{cls.__name__} already has {clashes}: not overwriting")
+        for cls, methods in _ADDED.items():
+            for name, method in methods.items():
+                setattr(cls, name, method)
+        _guard.append(register_optimizer_step_pre_hook(check_state_location))
+
+    def unhook(self) -> None:
+        """Take every added method and the optimizer check away again. There is only one
+        torch, so this undoes every `TorchHook` made; hooking again puts them back."""
+        unhook()
+
+    def __enter__(self) -> TorchHook:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self.unhook()
 
     def __repr__(self) -> str:
         return "<TorchHook>"
+
+
+__all__ = ["TorchHook", "hooked", "local_worker", "unhook"]

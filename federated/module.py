@@ -9,7 +9,7 @@ handed to the worker without a copy.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
@@ -18,24 +18,21 @@ from torch._C import DisableTorchFunctionSubclass
 from federated.errors import NotRemoteError, StalePointerError, WorkerMismatchError
 from federated.pointer import PointerTensor
 
+if TYPE_CHECKING:
+    from federated.contract import Worker
 
-def _tensors(module: nn.Module) -> list[tuple[torch.Tensor, bool]]:
-    """Every parameter and buffer once (tied weights too), with whether it's a parameter.
 
-    A plain walk over `_modules` rather than `module.modules()`: this runs twice per
-    visit of a worker, and the generator's bookkeeping cost more than the tensors.
-    """
+def tensors(module: nn.Module) -> list[tuple[torch.Tensor, bool]]:
+    """Every parameter and buffer once (tied weights too), with whether it's a parameter,
+    module by module in the order `module.modules()` visits them."""
     seen: set[int] = set()
     found = []
-    stack = [module]
-    while stack:
-        sub = stack.pop()
-        for table, is_param in ((sub._parameters, True), (sub._buffers, False)):
-            for t in table.values():
-                if t is not None and id(t) not in seen:
-                    seen.add(id(t))
-                    found.append((t, is_param))
-        stack.extend(child for child in reversed(sub._modules.values()) if child is not None)
+    for sub in module.modules():
+        here = [(p, True) for p in sub.parameters(recurse=False)]
+        for t, is_param in here + [(b, False) for b in sub.buffers(recurse=False)]:
+            if id(t) not in seen:
+                seen.add(id(t))
+                found.append((t, is_param))
     return found
 
 
@@ -44,22 +41,22 @@ def _swap(a: torch.Tensor, b: torch.Tensor) -> None:
         torch.utils.swap_tensors(a, b)
 
 
-def location(module: nn.Module) -> Any:
+def location(module: nn.Module) -> Worker | None:
     """The worker a model is on, or None if it is here."""
-    return _location_of(_tensors(module))
+    return _location_of(tensors(module))
 
 
-def _location_of(pairs: list[tuple[torch.Tensor, bool]]) -> Any:
+def _location_of(pairs: list[tuple[torch.Tensor, bool]]) -> Worker | None:
     if pairs and isinstance(pairs[0][0], PointerTensor):
         return pairs[0][0].location
     return None
 
 
-def send(module: nn.Module, worker: Any) -> nn.Module:
+def send(module: nn.Module, worker: Worker) -> nn.Module:
     """Move every parameter and buffer to `worker`; returns the same model."""
     if not hasattr(worker, "register"):
         raise TypeError(f"send() needs a worker, e.g. model.send(bob), not {worker!r}")
-    pairs = _tensors(module)
+    pairs = tensors(module)
     where = _location_of(pairs)
     if where is worker:
         return module
@@ -68,37 +65,40 @@ def send(module: nn.Module, worker: Any) -> nn.Module:
             f"This model is on {where.id}, not here. To take it to {worker.id} use "
             f"`model.move({worker.id})`, or `model.get()` it first."
         )
-    swapped: list[tuple[torch.Tensor, torch.Tensor]] = []
+    swapped: list[tuple[PointerTensor, torch.Tensor]] = []
     try:
         with DisableTorchFunctionSubclass():  # swap_tensors asks the pointers questions
             for t, is_param in pairs:
-                pointer = PointerTensor(None, None, t.shape, t.dtype)
-                torch.utils.swap_tensors(t, pointer)  # `t` is the pointer, `pointer` the data
-                swapped.append((t, pointer))
-                t._module_param = is_param
+                held = PointerTensor._unbound(t.shape, t.dtype)
+                torch.utils.swap_tensors(t, held)  # now `t` is the pointer, `held` the data
+                pointer = cast(PointerTensor, t)
+                pointer._mark_parameter(is_param)
+                swapped.append((pointer, held))
         for t, data in swapped:
-            t.id_at_location = worker.register(data)
-            t.location = worker
+            t._bind(worker, worker.register(data))
     except Exception:
         for t, data in reversed(swapped):  # put every tensor back as it was
-            if t.id_at_location is not None:
+            if t._gone is None:
                 worker.free(t.id_at_location)
-            t.id_at_location = None
+            t._retire("not sent")
             _swap(t, data)
         raise
     return module
 
 
 def _pointers(module: nn.Module) -> list[tuple[PointerTensor, bool]]:
-    pairs = _tensors(module)
-    if not pairs or not isinstance(pairs[0][0], PointerTensor):
+    pairs = tensors(module)
+    pointers = [(t, p) for t, p in pairs if isinstance(t, PointerTensor)]
+    if not pointers:
         raise NotRemoteError("This model is already here on your machine: nothing to get.")
-    where = pairs[0][0].location
-    for t, _ in pairs:
+    if len(pointers) != len(pairs):
+        raise WorkerMismatchError("Part of this model is here and part on a worker.")
+    where = pointers[0][0].location
+    for t, _ in pointers:
         t._check_live()
         if t.location is not where:
             raise WorkerMismatchError("This model's parameters are on different workers.")
-    return pairs
+    return pointers
 
 
 def get(module: nn.Module) -> nn.Module:
@@ -116,12 +116,12 @@ def get(module: nn.Module) -> nn.Module:
             else:
                 local = value.detach()
             local.__dict__.update(value.__dict__)  # what the tensor carried before sending
-            t._gone = "fetched"  # the wrapper that `local` becomes must not free anything
+            t._retire("fetched")  # the wrapper that `local` becomes must not free anything
             torch.utils.swap_tensors(t, local)
     return module
 
 
-def move(module: nn.Module, worker: Any) -> nn.Module:
+def move(module: nn.Module, worker: Worker) -> nn.Module:
     """Send a model's tensors straight from their worker to `worker`."""
     pairs = _pointers(module)
     if pairs[0][0].location is worker:

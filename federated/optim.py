@@ -4,11 +4,17 @@ SGD without momentum remembers nothing between steps, so one optimizer can follo
 model from worker to worker. Momentum and Adam keep running averages *next to* each
 parameter; when the model is on bob that state is on bob, and it cannot be used when
 the model is on alice. So each worker gets its own optimizer over the same parameters.
+
+Speed: torch's optimizers update parameters one by one on the CPU (`foreach=None` means
+that there). Through pointers each update is a call to the worker, a network message for a
+remote one. `foreach=True` (the optimizer's own argument) makes one call per operation
+for all parameters of a group: choose it for a model on a remote worker, or one with many
+parameters (for one linear layer in this process the loop is faster). Nothing here
+changes that setting behind your back.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -16,7 +22,6 @@ import torch
 
 from federated.errors import WorkerMismatchError
 from federated.pointer import PointerTensor, optimizer_message
-from federated.worker import VirtualWorker
 
 
 def _worker_id(worker: Any) -> str:
@@ -62,9 +67,10 @@ class Optims:
 def check_state_location(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
     """Before any optimizer step: its state must be where each parameter is.
 
-    Installed by `TorchHook` as a global step pre-hook, so a step that would mix workers
-    is refused before it changes anything (one operation at a time, the first ones of the
-    step would already have run).
+    `TorchHook` installs this as torch's one global step pre-hook (and `unhook()` removes
+    it), so that a step that would mix workers is refused before it changes anything:
+    caught operation by operation, the first ones of the step would already have run.
+    It only reads; a step of a local model with local state passes straight through.
     """
     for group in optimizer.param_groups:
         for param in group["params"]:
@@ -82,49 +88,3 @@ def check_state_location(optimizer: torch.optim.Optimizer, args: Any, kwargs: An
                 if there is not here:
                     raise WorkerMismatchError(optimizer_message(
                         getattr(there, "id", "your machine"), getattr(here, "id", "your machine")))
-
-
-# Optimizers whose foreach version keeps all its per-parameter state next to the
-# parameters (ASGD's, for one, mixes in scalars kept here, so it keeps its own loop).
-_FOREACH_SAFE = (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop,
-                 torch.optim.Adamax, torch.optim.NAdam, torch.optim.RAdam,
-                 torch.optim.Adadelta, torch.optim.Rprop, torch.optim.Adagrad)
-# On a worker in this process, foreach pays from this many parameters on: for one
-# linear layer (2) the seed's SGD step took 87 µs with its loop and 128 µs with foreach.
-_FOREACH_FROM = 4
-# Parameter groups whose `foreach` we set for the step under way, to be put back after it.
-_chosen: weakref.WeakKeyDictionary[torch.optim.Optimizer, list[dict]] = \
-    weakref.WeakKeyDictionary()
-
-
-def use_foreach(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-    """Before a step: a group of parameters that all point to one worker, and that left
-    `foreach` for torch to choose, steps with torch's foreach implementation.
-
-    Same arithmetic, fewer calls: the per-parameter loop makes about three calls through
-    pointers for each parameter, and each is a trip to the worker (a network message
-    for a remote one); foreach makes three for the whole group. Torch chooses foreach
-    on accelerators for the same reason. `restore_foreach` puts `None` back afterwards.
-    """
-    if not isinstance(optimizer, _FOREACH_SAFE):
-        return
-    for group in optimizer.param_groups:
-        if group.get("foreach", False) is not None or group.get("differentiable") \
-                or group.get("fused"):
-            continue  # the user chose, or the optimizer has no foreach version
-        params = group["params"]
-        if not params or not all(isinstance(p, PointerTensor) for p in params):
-            continue
-        where = params[0].location
-        if any(p.location is not where for p in params):
-            continue
-        if len(params) < _FOREACH_FROM and isinstance(where, VirtualWorker):
-            continue  # in this process, torch's foreach bookkeeping outweighs a call or two
-        group["foreach"] = True
-        _chosen.setdefault(optimizer, []).append(group)
-
-
-def restore_foreach(optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
-    """After a step: the groups `use_foreach` changed say `foreach=None` again."""
-    for group in _chosen.pop(optimizer, ()):
-        group["foreach"] = None

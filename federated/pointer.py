@@ -5,12 +5,17 @@ A pointer knows the shape and dtype of what it points to, and nothing else. It i
 function, tensor method and operator called on it and runs the call on the worker that
 holds the operands, returning pointers to the results. That is all PySyft 0.2's giant
 hook did, in a page.
+
+A pointer's life: it is made bound to an object on a worker; it may follow the object
+(`move`); it ends when the object leaves (`get`, handed on) and is then *retired*, saying
+why, so a second use gets a clear error instead of someone else's object.
 """
 
 from __future__ import annotations
 
-import sys
-from typing import Any
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch._C import DisableTorchFunctionSubclass
@@ -21,86 +26,161 @@ from federated.errors import (
     StalePointerError,
     WorkerMismatchError,
 )
+from federated.policy import func_name
 
-# Attribute getters answered from the pointer's own metadata, with no trip to the worker.
-_LOCAL_GETTERS = [
-    getattr(torch.Tensor, name).__get__
-    for name in ("shape", "dtype", "device", "ndim", "layout", "is_cuda", "is_meta",
-                 "is_quantized", "is_sparse", "is_nested", "is_mkldnn")
-]
-# Methods that only read shape or dtype: also answered here.
-_LOCAL_METHODS = [
-    torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel, torch.Tensor.nelement,
-    torch.Tensor.__len__, torch.Tensor.element_size, torch.Tensor.is_floating_point,
-    torch.Tensor.is_complex, torch.is_complex, torch.is_floating_point, torch.numel,
-]
-# Calls that would hand a remote value to this machine without asking: `.get()` it instead.
-_REVEALING = [
-    torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.numpy, torch.Tensor.__bool__,
-    torch.Tensor.__int__, torch.Tensor.__float__, torch.Tensor.__index__,
-    torch.Tensor.__complex__, torch.Tensor.__array__, torch.Tensor.__reduce_ex__,
-    torch.Tensor.__setstate__, torch.Tensor.__contains__, torch.Tensor.is_nonzero,
-    torch.is_nonzero, torch.Tensor.equal, torch.equal, torch.Tensor.allclose, torch.allclose,
-]
-_LOCAL, _REVEAL, _ITER = "local", "reveal", "iter"
-# One dict lookup per call decides whether a call is special.
-_SPECIAL = {**dict.fromkeys(_LOCAL_GETTERS + _LOCAL_METHODS, _LOCAL),
-            **dict.fromkeys(_REVEALING, _REVEAL), torch.Tensor.__iter__: _ITER}
-# Results that may come back as plain values: metadata, never data.
-_PLAIN = (type(None), bool, int, float, complex, str, torch.Size, torch.dtype, torch.device,
-          torch.layout, torch.memory_format)
+if TYPE_CHECKING:
+    from federated.contract import Worker
 
-
+GET_GRAD = torch.Tensor.grad.__get__  # what torch calls for `t.grad`, `t.grad = g`
+SET_GRAD = torch.Tensor.grad.__set__
 _CPU = torch.device("cpu")
-_GET_GRAD = torch.Tensor.grad.__get__
-_SET_GRAD = torch.Tensor.grad.__set__
+
+
+def _answer_here(func: Callable[..., Any], args: tuple, kwargs: dict | None) -> Any:
+    """Shape, dtype and the like: the pointer's own metadata, no trip to the worker."""
+    with DisableTorchFunctionSubclass():
+        return func(*args, **(kwargs or {}))
+
+
+def _refuse(func: Callable[..., Any], args: tuple, kwargs: dict | None) -> Any:
+    raise RevealError(
+        f"`{func_name(func)}` would copy a value from {args[0].location.id} to your "
+        "machine. Call `.get()` on the pointer first if you are allowed to."
+    )
+
+
+def _iterate(func: Callable[..., Any], args: tuple, kwargs: dict | None) -> Any:
+    return iter(torch.unbind(args[0], 0))  # one pointer per row, as a tensor iterates
+
+
+def _grad(func: Callable[..., Any], args: tuple, kwargs: dict | None) -> Any:
+    return args[0].grad  # torch's own path to `.grad` gives the property's answer
+
+
+# Calls a pointer answers without asking its worker what to do, by what they are.
+_SPECIAL: dict[Callable[..., Any], Callable[[Any, tuple, dict | None], Any]] = {
+    **dict.fromkeys(  # attribute getters and methods that only read shape or dtype
+        [getattr(torch.Tensor, name).__get__
+         for name in ("shape", "dtype", "device", "ndim", "layout", "is_cuda", "is_meta",
+                      "is_quantized", "is_sparse", "is_nested", "is_mkldnn")]
+        + [torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel, torch.Tensor.nelement,
+           torch.Tensor.__len__, torch.Tensor.element_size, torch.Tensor.is_floating_point,
+           torch.Tensor.is_complex, torch.is_complex, torch.is_floating_point, torch.numel],
+        _answer_here),
+    **dict.fromkeys(  # calls that would hand a remote value over without asking
+        [torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.numpy, torch.Tensor.__bool__,
+         torch.Tensor.__int__, torch.Tensor.__float__, torch.Tensor.__index__,
+         torch.Tensor.__complex__, torch.Tensor.__array__, torch.Tensor.__reduce_ex__,
+         torch.Tensor.__setstate__, torch.Tensor.__contains__, torch.Tensor.is_nonzero,
+         torch.is_nonzero, torch.Tensor.equal, torch.equal, torch.Tensor.allclose,
+         torch.allclose],
+        _refuse),
+    torch.Tensor.__iter__: _iterate,
+    GET_GRAD: _grad,
+}
 
 
 class PointerTensor(torch.Tensor):
-    """Points to tensor `id_at_location` on worker `location`.
+    """Points to object `id_at_location` on worker `location`.
 
     Created by `tensor.send(worker)` or as the result of computing through pointers,
-    never by hand. When the last reference to a pointer goes, the worker frees the object.
+    never by hand. When the last reference to a live pointer goes, the worker frees the
+    object.
     """
 
-    location: Any
+    location: Worker
     id_at_location: int
+    _gone: str | None = None  # why the object can no longer be reached: "fetched", ...
+    _grad_pointer: PointerTensor | None = None  # the one pointer `.grad` returns
+    _module_param: bool = False  # a model's parameter: error messages speak of the model
     # A pointer is always a dense wrapper, whatever it points to; answered here because
     # every optimizer step asks it of each gradient.
     is_sparse = False
 
     @staticmethod
-    def __new__(cls, location: Any, id_at_location: int | None, shape: Any,
+    def __new__(cls, location: Worker, id_at_location: int, shape: Any,
                 dtype: torch.dtype, device: Any = _CPU) -> PointerTensor:
         ptr = torch.Tensor._make_wrapper_subclass(cls, shape, dtype=dtype, device=device)
-        # `_gone` says why the object is no longer reachable: "fetched", "moved", ...
         ptr.__dict__.update(location=location, id_at_location=id_at_location, _gone=None)
         return ptr
 
+    @classmethod
+    def _unbound(cls, shape: Any, dtype: torch.dtype) -> PointerTensor:
+        """A pointer to nothing yet, to be swapped into a tensor and then `_bind`-ed."""
+        ptr = torch.Tensor._make_wrapper_subclass(cls, shape, dtype=dtype, device=_CPU)
+        ptr.__dict__.update(location=None, id_at_location=0, _gone="not sent yet")
+        return ptr
+
+    # ---- lifecycle: the only places a pointer's state changes ----------------------------
+
+    def _bind(self, location: Worker, id_at_location: int) -> None:
+        """Point to `id_at_location` on `location` (after a send or a move)."""
+        self.__dict__.update(location=location, id_at_location=id_at_location, _gone=None)
+        self._grad_pointer = None
+
+    def _retire(self, reason: str) -> None:
+        """The object is no longer ours to reach (`reason`: "fetched", "moved", ...);
+        later uses raise StalePointerError, and deleting the pointer frees nothing."""
+        self._gone = reason
+        self._grad_pointer = None
+
+    def _hand_over(self, reason: str) -> PointerTensor:
+        """A fresh pointer to the same object, with this one's role; this one retires.
+        Used when a worker takes over the pointer itself (a chain)."""
+        fresh = PointerTensor(self.location, self.id_at_location, self.shape, self.dtype)
+        fresh._module_param = self._module_param
+        self._retire(reason)
+        return fresh
+
+    def _mark_parameter(self, is_parameter: bool) -> None:
+        self._module_param = is_parameter
+
+    def _cache_grad(self, grad: PointerTensor | None) -> None:
+        self._grad_pointer = grad
+
+    def _refresh(self, shape: Any, dtype: torch.dtype) -> PointerTensor:
+        """After an in-place op that may change shape (`unsqueeze_`): take the object's
+        new shape and dtype, keeping this pointer's Python identity."""
+        with DisableTorchFunctionSubclass():
+            if self.shape == shape and self.dtype == dtype:
+                return self
+            state = dict(self.__dict__)
+            fresh = PointerTensor._unbound(shape, dtype)
+            torch.utils.swap_tensors(self, fresh)  # `fresh` is now the old wrapper
+        fresh._retire("reshaped")  # the old wrapper must not free the object on deletion
+        self.__dict__.update(state)
+        self._grad_pointer = None  # its shape was the old one
+        return self
+
+    def _check_live(self) -> None:
+        if self._gone is not None:
+            raise StalePointerError(
+                f"{self!r} can no longer be used: its object was {self._gone}. "
+                "Use the pointer that call returned instead."
+            )
+
     # ---- moving values between here and the workers -------------------------------------
 
-    def send(self, worker: Any) -> PointerTensor:
+    def send(self, worker: Worker) -> PointerTensor:  # type: ignore[override]
         """Send this pointer itself to `worker`, making a chain: we point to `worker`,
         `worker` points to where the value is."""
         self._check_live()
         return worker.receive(self)
 
-    def get(self) -> Any:
+    def get(self) -> Any:  # type: ignore[override]
         """Bring the value here. The worker forgets it; this pointer is used up."""
         self._check_live()
         value = self.location.fetch(self.id_at_location)
-        self._gone = "fetched"
-        self.__dict__.pop("_grad_pointer", None)  # the gradient came along with the tensor
+        self._retire("fetched")  # its gradient came along with it
         return value
 
-    def move(self, worker: Any) -> PointerTensor:
+    def move(self, worker: Worker) -> PointerTensor:
         """Move the value from its worker straight to `worker`; this pointer follows it."""
         self._check_live()
         if worker is self.location:
             return self
         new_id = self.location.move_object(self.id_at_location, worker)
-        self.__dict__.pop("_grad_pointer", None)  # the gradient went along with the tensor
-        self.location, self.id_at_location = worker, new_id
+        self._bind(worker, new_id)  # its gradient went along with it
         return self
 
     def remote_get(self) -> PointerTensor:
@@ -124,17 +204,15 @@ class PointerTensor(torch.Tensor):
         A property of its own rather than torch's: an optimizer reads `p.grad` three times
         per parameter and step, and this skips torch's dispatch for each.
         """
-        if self._gone is not None:
-            self._check_live()
+        self._check_live()
         return self.location.grad_of(self)
 
     @grad.setter
     def grad(self, value: PointerTensor | None) -> None:
+        self._check_live()
+        self._grad_pointer = None  # what it pointed to is no longer our gradient
         args = (self, value)
-        where = self.location if value is None else _common_location(_SET_GRAD, args, None)
-        if self._gone is not None:
-            self._check_live()
-        where.execute(_SET_GRAD, args, None)
+        _common_location(SET_GRAD, args, None).execute(SET_GRAD, args, None)
 
     # ---- Python protocol -----------------------------------------------------------------
 
@@ -156,25 +234,15 @@ class PointerTensor(torch.Tensor):
 
     def __deepcopy__(self, memo: dict) -> PointerTensor:
         new = self.copy()
-        if self.__dict__.get("_module_param"):
-            new._module_param = True  # a copied model's parameters are still parameters
+        new._mark_parameter(self._module_param)  # a copied model's parameters still are
         memo[id(self)] = new
         return new
 
     def __del__(self) -> None:
-        state = self.__dict__
-        if state.get("_gone") is None and state.get("id_at_location") is not None:
-            try:  # noqa: SIM105 - contextlib.suppress costs a microsecond per pointer here
-                state["location"].free(state["id_at_location"])
-            except Exception:  # interpreter shutdown, or a worker already gone
-                pass
-
-    def _check_live(self) -> None:
-        if self._gone is not None:
-            raise StalePointerError(
-                f"{self!r} can no longer be used: its object was {self._gone}. "
-                "Use the pointer that call returned instead."
-            )
+        if self._gone is None:
+            # interpreter shutdown, or a worker already gone: nothing left to free
+            with contextlib.suppress(Exception):
+                self.location.free(self.id_at_location)
 
     # ---- the forwarding itself -----------------------------------------------------------
 
@@ -186,59 +254,39 @@ class PointerTensor(torch.Tensor):
     def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None):
         special = _SPECIAL.get(func)
         if special is not None:
-            if special is _LOCAL:
-                with DisableTorchFunctionSubclass():
-                    return func(*args, **(kwargs or {}))
-            if special is _ITER:
-                return iter(torch.unbind(args[0], 0))
-            raise RevealError(
-                f"`{_func_name(func)}` would copy a value from {args[0].location.id} to your "
-                "machine. Call `.get()` on the pointer first if you are allowed to."
-            )
+            return special(func, args, kwargs)
         return _common_location(func, args, kwargs).execute(func, args, kwargs)
 
 
-def _func_name(func: Any) -> str:
-    owner = getattr(func, "__self__", None)
-    if isinstance(owner, type(torch.Tensor.grad)):  # a property's __get__/__set__
-        return owner.__name__
-    return getattr(func, "__name__", repr(func))
+def _operands(items: Any) -> Iterator[Any]:
+    """Every argument, looking inside lists, tuples and dicts (`torch.cat([p, q])`)."""
+    for a in items:
+        if type(a) in (list, tuple):
+            yield from _operands(a)
+        elif type(a) is dict:
+            yield from _operands(a.values())
+        else:
+            yield a
 
 
-def _common_location(func: Any, args: tuple, kwargs: dict | None) -> Any:
-    """The one worker that holds every operand, or an error saying what to fix.
-
-    This runs on every call through a pointer, so it is a plain loop, not a tree walk.
-    """
-    location = first = local = None
-    todo = args if not kwargs else (*args, *kwargs.values())
-    i = 0
-    while i < len(todo):
-        a = todo[i]
-        i += 1
+def _common_location(func: Callable[..., Any], args: tuple, kwargs: dict | None) -> Worker:
+    """The one worker that holds every operand, or an error saying what to fix."""
+    first: PointerTensor | None = None
+    local = None
+    for a in _operands((args, kwargs) if kwargs else args):
         if isinstance(a, PointerTensor):
-            if a._gone is not None:
-                a._check_live()
-            if location is None:
-                location, first = a.location, a
-            elif a.location is not location:
+            a._check_live()
+            if first is None:
+                first = a
+            elif a.location is not first.location:
                 raise WorkerMismatchError(_mismatch_message(func, first, a))
         elif isinstance(a, torch.Tensor):
             local = a
-        elif type(a) in (list, tuple, dict):  # rare: look inside, e.g. torch.cat([p, q])
-            todo = (*todo, *(a.values() if type(a) is dict else a))
+    if first is None:
+        raise TypeError(f"`{func_name(func)}` was called with no live pointer")
     if local is not None:
         raise LocalTensorError(_local_message(func, first, local))
-    return location
-
-
-def _called_from_optimizer() -> bool:
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_globals.get("__name__", "").startswith("torch.optim"):
-            return True
-        frame = frame.f_back
-    return False
+    return first.location
 
 
 def optimizer_message(state_at: str, model_at: str) -> str:
@@ -252,14 +300,11 @@ def optimizer_message(state_at: str, model_at: str) -> str:
     )
 
 
-def _mismatch_message(func: Any, a: PointerTensor, b: PointerTensor) -> str:
-    name = _func_name(func)
+def _mismatch_message(func: Callable[..., Any], a: PointerTensor, b: PointerTensor) -> str:
+    name = func_name(func)
     where_a, where_b = a.location.id, b.location.id
-    if _called_from_optimizer():
-        return f"`{name}`: " + optimizer_message(where_a, where_b)
-    if getattr(a, "_module_param", False) or getattr(b, "_module_param", False):
-        model_at, data_at = (where_a, where_b) if getattr(a, "_module_param", False) \
-            else (where_b, where_a)
+    if a._module_param or b._module_param:
+        model_at, data_at = (where_a, where_b) if a._module_param else (where_b, where_a)
         return (
             f"`{name}`: the model is on {model_at} but its input is on {data_at}. A model can "
             f"only run where the data is: `model.get()` it and `model.send(data.location)`, "
@@ -272,8 +317,9 @@ def _mismatch_message(func: Any, a: PointerTensor, b: PointerTensor) -> str:
     )
 
 
-def _local_message(func: Any, pointer: PointerTensor, local: torch.Tensor) -> str:
-    name, where = _func_name(func), pointer.location.id
+def _local_message(func: Callable[..., Any], pointer: PointerTensor,
+                   local: torch.Tensor) -> str:
+    name, where = func_name(func), pointer.location.id
     if isinstance(local, torch.nn.Parameter):
         return (
             f"`{name}`: the model is on your machine but its input is on {where}. Send the "

@@ -24,6 +24,8 @@ from safetensors.torch import save as save_tensors
 
 from federated.errors import FederatedError
 
+METHOD = "/federated.Worker/Call"  # the one gRPC method a worker server answers
+DEFAULT_MAX_MESSAGE = 256 * 2**20
 MAX_HEADER = 16 * 2**20  # a header is small; a huge one is an attack or a bug
 _LENGTH = struct.Struct(">I")
 

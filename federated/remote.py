@@ -19,9 +19,8 @@ import torch
 
 from federated import errors, protocol
 from federated.errors import FederatedError
-from federated.pointer import _GET_GRAD, PointerTensor
-from federated.protocol import ProtocolError, Ref
-from federated.server import DEFAULT_MAX_MESSAGE, METHOD
+from federated.pointer import GET_GRAD, PointerTensor
+from federated.protocol import DEFAULT_MAX_MESSAGE, METHOD, ProtocolError, Ref
 
 _ERRORS = {name: getattr(errors, name) for name in errors.__all__} | {
     "ProtocolError": ProtocolError, "PermissionError": PermissionError,
@@ -144,12 +143,12 @@ class RemoteWorker:
                                        pointer.dtype))
         info, _ = self.request({"command": "hold_pointer", "to": where.address,
                                 "target": target})
-        pointer._gone = f"sent to {self.id}"
+        pointer._retire(f"sent to {self.id}")
         return self._pointer(info)
 
     def grad_of(self, pointer: PointerTensor) -> PointerTensor | None:
         """`pointer.grad`: a pointer to the gradient on this worker, or None."""
-        return self.execute(_GET_GRAD, (pointer,), None)
+        return self.execute(GET_GRAD, (pointer,), None)
 
     def execute(self, func: Any, args: tuple, kwargs: dict | None) -> Any:
         inputs: dict[int, PointerTensor] = {}
@@ -173,9 +172,7 @@ class RemoteWorker:
             same = inputs.get(ref.id_at_location)
             if same is None:
                 return PointerTensor(self, ref.id_at_location, ref.shape, ref.dtype)
-            from federated.worker import _refresh_shape
-
-            return _refresh_shape(same, torch.empty(ref.shape, dtype=ref.dtype, device="meta"))
+            return same._refresh(ref.shape, ref.dtype)
         if isinstance(value, dict) and "$return" in value:
             name, items = value["$return"]
             kind = getattr(torch.return_types, str(name), None)

@@ -22,11 +22,10 @@ import torch
 from safetensors.torch import load_file
 
 from federated import protocol
-from federated.protocol import ProtocolError, Ref
-from federated.worker import VirtualWorker
+from federated.protocol import DEFAULT_MAX_MESSAGE, METHOD, ProtocolError, Ref
+from federated.virtual_worker import VirtualWorker
 
-METHOD = "/federated.Worker/Call"
-DEFAULT_MAX_MESSAGE = 256 * 2**20
+__all__ = ["DEFAULT_MAX_MESSAGE", "METHOD", "WorkerServicer", "main", "serve"]
 
 
 class WorkerServicer:
@@ -82,7 +81,7 @@ class WorkerServicer:
                 tensor.requires_grad_(True)
                 if f"g{i}" in tensors:
                     tensor.grad = tensors[f"g{i}"]
-            refs.append(protocol.describe(self.worker._ref_to(tensor)))
+            refs.append(protocol.describe(_ref_to(self.worker, tensor)))
         return refs, {}
 
     def do_run(self, header: dict, tensors: dict) -> tuple[Any, dict]:
@@ -92,7 +91,7 @@ class WorkerServicer:
         if not isinstance(args, tuple) or not isinstance(kwargs, dict):
             raise ProtocolError("args is a tuple and kwargs a dict")
         with torch.set_grad_enabled(bool(header.get("grad", True))):
-            result = self.worker.run(func, args, kwargs)
+            result = self.worker.executor.run(func, args, kwargs, _new_ref, _refresh_ref)
         return encode_result(result), {}
 
     def do_fetch(self, header: dict, tensors: dict) -> tuple[Any, dict]:
@@ -103,7 +102,7 @@ class WorkerServicer:
             if hasattr(obj, "location"):  # a pointer on to another worker: hand it over
                 pointers[i] = {"to": obj.location.address, "target": protocol.describe(
                     Ref(obj.id_at_location, tuple(obj.shape), obj.dtype))}
-                obj._gone = "handed to the caller"
+                obj._retire("handed to the caller")
                 flags.append(False)
                 continue
             out[f"t{i}"] = obj.detach()
@@ -116,7 +115,7 @@ class WorkerServicer:
         (obj_id,) = _ids(header)
         pointer = self.worker.copy_object(obj_id)
         ref = Ref(pointer.id_at_location, tuple(pointer.shape), pointer.dtype)
-        pointer._gone = "handed to the caller"  # the caller's pointer owns it now
+        pointer._retire("handed to the caller")  # the caller's pointer owns it now
         return protocol.describe(ref), {}
 
     def do_move(self, header: dict, tensors: dict) -> tuple[Any, dict]:
@@ -128,7 +127,7 @@ class WorkerServicer:
     def do_remote_get(self, header: dict, tensors: dict) -> tuple[Any, dict]:
         (obj_id,) = _ids(header)
         self.worker.remote_get(obj_id)
-        obj = self.worker._lookup(obj_id)
+        obj = self.worker.store.lookup(obj_id)
         return protocol.describe(Ref(obj_id, tuple(obj.shape), obj.dtype)), {}
 
     def do_hold_pointer(self, header: dict, tensors: dict) -> tuple[Any, dict]:
@@ -138,7 +137,7 @@ class WorkerServicer:
         peer = self._peer(header.get("to"))
         target = protocol.ref_from(header.get("target"))
         pointer = PointerTensor(peer, target.id_at_location, target.shape, target.dtype)
-        return protocol.describe(self.worker._ref_to(pointer)), {}
+        return protocol.describe(_ref_to(self.worker, pointer)), {}
 
     def do_objects(self, header: dict, tensors: dict) -> tuple[Any, dict]:
         return [dict(protocol.describe(Ref(i, tuple(o.shape), o.dtype)),
@@ -168,13 +167,25 @@ class WorkerServicer:
     # ---- helpers --------------------------------------------------------------------------
 
     def _ref(self, obj_id: int) -> Ref:
-        obj = self.worker._lookup(obj_id)  # the real shape: privacy rules compare sizes
+        obj = self.worker.store.lookup(obj_id)  # the real shape: privacy rules compare sizes
         return Ref(obj_id, tuple(obj.shape), obj.dtype)
 
     def _peer(self, address: Any) -> Any:
         from federated.remote import peer
 
         return peer(address)
+
+
+def _ref_to(worker: VirtualWorker, obj: Any) -> Ref:
+    return Ref(worker.store.register(obj), tuple(obj.shape), obj.dtype)
+
+
+def _new_ref(obj_id: int, obj: torch.Tensor) -> Ref:
+    return Ref(obj_id, tuple(obj.shape), obj.dtype)
+
+
+def _refresh_ref(ref: Ref, real: torch.Tensor) -> Ref:
+    return Ref(ref.id_at_location, tuple(real.shape), real.dtype)
 
 
 def encode_result(value: Any) -> Any:

@@ -67,3 +67,14 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
     if LoadGroupScheduling is None or config.getvalue("dist") != "loadgroup":
         return None
     return NotebookGroupScheduling(config, log)
+
+
+@pytest.fixture(autouse=True)
+def torch_as_found() -> object:
+    """A test that hooks torch leaves it unhooked, as it found it (`federated.hook`)."""
+    from federated import hook
+
+    was_hooked = hook.hooked()
+    yield
+    if not was_hooked:
+        hook.unhook()

@@ -188,6 +188,7 @@ def test_copy_of_a_sent_model_lives_on_the_same_worker_and_is_independent():
 
 
 def test_copy_of_a_local_model_is_local_and_independent():
+    sy.TorchHook(torch)
     model = linear()
     twin = model.copy()
     assert twin.location is None

@@ -60,15 +60,8 @@ def test_an_optimizer_on_one_worker_equals_the_local_one(make):
         assert torch.allclose(a, b, atol=1e-6)
 
 
-def test_a_group_on_one_worker_steps_with_foreach_and_keeps_its_setting():
-    (bob,) = workers("bob")
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
-    reference = copy.deepcopy(model)
-    opt = optim.SGD(model.parameters(), lr=0.1)
-    ref_opt = optim.SGD(reference.parameters(), lr=0.1)
-    data, target = X.send(bob), Y.send(bob)
-    model.send(bob)
+def _foreach_add_calls(model, opt, data, target) -> list[int]:
+    """How many tensors each `torch._foreach_add_` call of one step got."""
     calls = []
     original = torch._foreach_add_
 
@@ -81,23 +74,35 @@ def test_a_group_on_one_worker_steps_with_foreach_and_keeps_its_setting():
         step(model, opt, data, target)
     finally:
         torch._foreach_add_ = original
-    assert calls == [4]  # all four parameters in one call
-    assert opt.param_groups[0]["foreach"] is None  # what the user left, left as it was
+    return calls
+
+
+def test_foreach_chosen_by_the_learner_steps_a_workers_group_in_one_call():
+    (bob,) = workers("bob")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    reference = copy.deepcopy(model)
+    opt = optim.SGD(model.parameters(), lr=0.1, foreach=True)
+    ref_opt = optim.SGD(reference.parameters(), lr=0.1)
+    data, target = X.send(bob), Y.send(bob)
+    model.send(bob)
+    assert _foreach_add_calls(model, opt, data, target) == [4]  # all four in one call
     step(reference, ref_opt, X, Y)
     model.get()
     for a, b in zip(values(model), values(reference)):
         assert torch.equal(a, b)
-    step(model, opt, X, Y)  # local again: torch's own choice, nothing forced
-    assert opt.param_groups[0]["foreach"] is None
 
 
-def test_one_layer_on_a_virtual_worker_keeps_the_per_parameter_loop():
+def test_a_step_leaves_the_learners_foreach_setting_and_torchs_choice_alone():
     (bob,) = workers("bob")
-    model = linear()  # two parameters: foreach would cost more than it saves here
-    opt = optim.SGD(model.parameters(), lr=0.1)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    opt = optim.SGD(model.parameters(), lr=0.1)  # foreach left for torch to choose
+    data, target = X.send(bob), Y.send(bob)
     model.send(bob)
-    sy.optim.use_foreach(opt, (), {})
+    assert _foreach_add_calls(model, opt, data, target) == []  # torch's CPU choice: a loop
     assert opt.param_groups[0]["foreach"] is None
+    assert not opt._optimizer_step_pre_hooks and not opt._optimizer_step_post_hooks
 
 
 def test_adagrad_made_after_send_equals_the_local_one():
@@ -114,19 +119,6 @@ def test_adagrad_made_after_send_equals_the_local_one():
     model.get()
     for a, b in zip(values(model), values(reference)):
         assert torch.allclose(a, b, atol=1e-6)
-
-
-def test_foreach_is_not_forced_where_the_user_chose_or_the_group_is_local():
-    (bob,) = workers("bob")
-    model = linear()
-    chosen = optim.SGD(model.parameters(), lr=0.1, foreach=False)
-    model.send(bob)
-    sy.optim.use_foreach(chosen, (), {})
-    assert chosen.param_groups[0]["foreach"] is False
-    model.get()
-    local = optim.SGD(model.parameters(), lr=0.1)
-    sy.optim.use_foreach(local, (), {})
-    assert local.param_groups[0]["foreach"] is None
 
 
 def test_torch_dispatch_of_the_grad_getter_gives_the_same_pointer_as_the_property():

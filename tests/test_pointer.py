@@ -186,6 +186,7 @@ def test_copy_makes_a_new_independent_remote_object():
 
 
 def test_copy_of_a_local_tensor_is_detached_and_keeps_requires_grad():
+    sy.TorchHook(torch)
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     c = x.copy()
     assert c is not x
@@ -517,6 +518,37 @@ def test_a_gradient_pointer_kept_across_zero_grad_keeps_the_old_gradient():
     assert torch.equal(new.get(), torch.tensor([2.0, 4.0]))
 
 
+def test_a_learners_gradient_pointer_keeps_its_value_across_later_steps():
+    """`g = p.grad` behaves as with a local tensor, whatever else holds the pointer."""
+    (bob,) = workers("bob")
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    wp = w.send(bob)
+    opt, ref_opt = torch.optim.SGD([wp], lr=0.1), torch.optim.SGD([w], lr=0.1)
+    kept, ref_kept = [], []
+    for k in (3.0, 5.0, 7.0):
+        for param, o, into in ((wp, opt, kept), (w, ref_opt, ref_kept)):
+            o.zero_grad()
+            (param * param * k).sum().backward()
+            o.step()
+            g = param.grad  # a learner keeps each step's gradient
+            into.append(g)
+    for g, ref in zip(kept, ref_kept):
+        assert torch.equal(held(bob, g), ref)
+    assert [g.get().tolist() for g in kept] == [r.tolist() for r in ref_kept]
+
+
+def test_gradient_pointers_of_a_long_loop_leave_nothing_behind():
+    (bob,) = workers("bob")
+    wp = torch.tensor([1.0, 2.0], requires_grad=True).send(bob)
+    opt = torch.optim.SGD([wp], lr=0.1)
+    for _ in range(20):
+        opt.zero_grad()
+        (wp * wp).sum().backward()
+        opt.step()
+    opt.zero_grad()
+    assert list(bob.objects) == [wp.id_at_location]
+
+
 # ---- errors: a clear message and no change on any worker -----------------------------------
 
 
@@ -652,6 +684,7 @@ def test_python_values_computed_from_remote_data_raise_reveal_error(f):
 
 @pytest.mark.parametrize("method", ["get", "remote_get"])
 def test_get_on_a_local_tensor_raises_not_remote_error(method):
+    sy.TorchHook(torch)
     x = torch.tensor([1.0])
     with pytest.raises(sy.NotRemoteError, match="already here"):
         getattr(x, method)()
@@ -660,6 +693,7 @@ def test_get_on_a_local_tensor_raises_not_remote_error(method):
 
 @pytest.mark.parametrize("not_a_worker", ["bob", None, 3])
 def test_send_to_something_that_is_not_a_worker_raises_type_error(not_a_worker):
+    sy.TorchHook(torch)
     with pytest.raises(TypeError, match="worker"):
         torch.tensor([1.0]).send(not_a_worker)
 

@@ -161,3 +161,105 @@ def test_a_training_loop_leaves_only_the_data_on_the_workers():
     assert torch.equal(held(bob, db), x[:2])
     assert torch.equal(held(alice, ta), y[2:])
     assert all(type(p) is nn.Parameter for p in model.parameters())
+
+
+# ---- undoing the hook ---------------------------------------------------------------------
+
+
+def _hook_free() -> None:
+    """torch as it is without federated: no added methods, no optimizer hooks."""
+    from torch.optim.optimizer import _global_optimizer_pre_hooks
+
+    assert not hasattr(torch.tensor(1.0), "send")
+    assert not hasattr(torch.tensor(1.0), "owner")
+    assert not hasattr(nn.Linear(1, 1), "send")
+    assert "location" not in vars(nn.Module)
+    assert len(_global_optimizer_pre_hooks) == 0
+    opt = optim.SGD(nn.Linear(1, 1).parameters(), lr=0.1)
+    assert not opt._optimizer_step_pre_hooks and not opt._optimizer_step_post_hooks
+
+
+def test_unhook_leaves_torch_without_added_methods_or_optimizer_hooks():
+    hook = sy.TorchHook(torch)
+    assert hasattr(torch.tensor(1.0), "send") and sy.hook.hooked()
+    hook.unhook()
+    _hook_free()
+    assert not sy.hook.hooked()
+    again = sy.TorchHook(torch)  # and it can be hooked again
+    (bob,) = [sy.VirtualWorker(again, id="bob")]
+    assert torch.equal(torch.tensor([2.0]).send(bob).get(), torch.tensor([2.0]))
+    again.unhook()
+    _hook_free()
+
+
+def test_the_hook_as_a_context_manager_unhooks_on_leaving_even_after_an_error():
+    with sy.TorchHook(torch) as hook:
+        bob = sy.VirtualWorker(hook, id="bob")
+        x = torch.tensor([1.0, 2.0]).send(bob)
+        assert torch.equal((x * 2).get(), torch.tensor([2.0, 4.0]))
+    _hook_free()
+    with pytest.raises(ZeroDivisionError), sy.TorchHook(torch):
+        1 / 0  # noqa: B018
+    _hook_free()
+
+
+def test_a_pointer_keeps_working_after_unhook():
+    hook = sy.TorchHook(torch)
+    bob = sy.VirtualWorker(hook, id="bob")
+    x = torch.tensor([1.0, 2.0]).send(bob)
+    hook.unhook()
+    assert torch.equal((x + 1).get(), torch.tensor([2.0, 3.0]))  # pointers are torch's own
+
+
+# ---- PySyft's names -----------------------------------------------------------------------
+
+
+def test_pysyft_names_owner_local_worker_and_tensors():
+    hook = sy.TorchHook(torch)
+    bob = sy.VirtualWorker(hook, id="bob")
+    x = torch.tensor([1.0, 2.0])
+    p = x.send(bob)
+    assert hook.local_worker is sy.local_worker
+    assert sy.local_worker.id == "me"
+    assert p.owner is sy.local_worker and x.owner is sy.local_worker
+    assert p.location is bob
+    assert dict(bob._tensors) == dict(bob.objects)
+    assert torch.equal(bob._tensors[p.id_at_location], x)
+
+
+def test_worker_data_is_loaded_with_the_tensors_tags_and_description():
+    hook = sy.TorchHook(torch)
+    ages = torch.tensor([63.0, 47.0]).tag("#ages", "#boston").describe("ages of patients")
+    assert ages.tags == ("#ages", "#boston") and ages.description == "ages of patients"
+    scores = torch.tensor([1.0, 0.0, 1.0]).tag("#scores", "#boston")
+    bob = sy.VirtualWorker(hook, id="bob", data=(ages, scores))
+    assert len(bob.objects) == 2
+    (found,) = bob.search(["#ages", "#boston"])
+    assert torch.equal(bob.objects[found.id_at_location], ages)
+    assert bob.describe(found.id_at_location).description == "ages of patients"
+    assert [p.id_at_location for p in bob.search("#boston")] == [1, 2]
+    assert [p.id_at_location for p in bob.search(["#boston"], "#scores")] == [2]
+    assert bob.search(["#ages", "#scores"]) == []
+    del found
+    assert len(bob.objects) == 2  # data the owner placed stays
+
+
+@pytest.mark.parametrize("bad", [[torch.tensor([1.0]), "x"], [3]])
+def test_worker_data_must_be_local_tensors(bad):
+    hook = sy.TorchHook(torch)
+    with pytest.raises(TypeError, match="data"):
+        sy.VirtualWorker(hook, id="bob", data=bad)
+
+
+def test_bad_tags_are_refused_and_change_nothing():
+    hook = sy.TorchHook(torch)
+    x = torch.tensor([1.0])
+    with pytest.raises(TypeError, match="tag"):
+        x.tag("#a", 3)
+    assert not hasattr(x, "tags")
+    bob = sy.VirtualWorker(hook, id="bob")
+    with pytest.raises(TypeError, match="tag"):
+        bob.load(x, tag=[3])
+    assert len(bob.objects) == 0
+    with pytest.raises(TypeError, match="tag"):
+        bob.search(7)

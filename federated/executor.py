@@ -1,0 +1,137 @@
+"""`Executor`: runs a torch function on objects a worker holds.
+
+The caller names objects with *handles*: anything with an integer `id_at_location` (a
+`PointerTensor` in this process, a wire `Ref` in a worker server). The executor replaces
+each handle by the object it names, asks the privacy policy, runs the function, keeps
+each new tensor result in the store, and gives it back through the caller's own `wrap`
+function: the executor never needs to know what kind of handle it hands out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any, TypeVar
+
+import torch
+
+from federated.policy import PrivacyPolicy
+from federated.store import ObjectStore
+
+H = TypeVar("H")
+Wrap = Callable[[int, torch.Tensor], Any]  # (new id, result) -> the caller's handle
+Refresh = Callable[[Any, torch.Tensor], Any]  # (input's handle, its new value) -> handle
+
+# Results that may come back as plain values: metadata, never data.
+PLAIN_RESULTS = (type(None), bool, int, float, complex, str, torch.Size, torch.dtype,
+                 torch.device, torch.layout, torch.memory_format)
+# In-place ops that can change their tensor's shape. After any other in-place op the
+# handle's shape is still right, so the caller's `refresh` is not needed.
+RESHAPING = frozenset({
+    torch.Tensor.resize_, torch.Tensor.resize_as_, torch.Tensor.squeeze_,
+    torch.Tensor.unsqueeze_, torch.Tensor.t_, torch.Tensor.transpose_,
+    torch.Tensor.swapaxes_, torch.Tensor.swapdims_, torch.Tensor.as_strided_,
+    torch.Tensor.set_, torch.Tensor.data.__set__,
+})
+_IN_PLACE_DUNDERS = frozenset({
+    "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__",
+    "__ipow__", "__imatmul__", "__iand__", "__ior__", "__ixor__", "__ilshift__",
+    "__irshift__", "__setitem__", "__set__",  # __set__: `t.grad = g`, `t.data = d`
+})
+
+
+@cache
+def writes_first_argument(func: Callable[..., Any]) -> bool:
+    """Whether `func` changes its first argument: `add_`, `x += y`, `x[i] = y`, `x.grad = g`."""
+    name = getattr(func, "__name__", "")
+    if name in _IN_PLACE_DUNDERS:
+        return True
+    return name.endswith("_") and not name.endswith("__")
+
+
+class Executor:
+    """Runs functions on the objects of `store`, under `policy`."""
+
+    def __init__(self, store: ObjectStore, policy: PrivacyPolicy) -> None:
+        self.store, self.policy = store, policy
+
+    def run(self, func: Callable[..., Any], args: Sequence[Any], kwargs: dict | None,
+            wrap: Wrap, refresh: Refresh | None = None) -> Any:
+        """`func(*args, **kwargs)` with every handle replaced by its object.
+
+        New tensor results are registered and handed to `wrap(new_id, tensor)`. An input
+        that an in-place op returns keeps the handle it came with; if the op may have
+        changed its shape, `refresh(handle, tensor)` makes the handle right again.
+        Nothing runs if a handle names no object or the policy refuses.
+        """
+        handles: dict[int, Any] = {}  # id() of each object named -> the handle naming it
+        real_args = self._resolve(args, handles)
+        real_kwargs = dict(zip(kwargs, self._resolve(tuple(kwargs.values()), handles))) \
+            if kwargs else {}
+        inputs = [h.id_at_location for h in handles.values()]
+        written = self._written(func, args, kwargs)
+        self.policy.before_call(func, inputs, written)
+        result = func(*real_args, **real_kwargs)
+        if refresh is None or not (func in RESHAPING or "out" in real_kwargs):
+            refresh = _unchanged
+        outputs: list[int] = []
+        wrapped = self._wrap(result, func, handles, wrap, refresh, outputs)
+        self.policy.after_call(func, inputs, outputs, written)
+        return wrapped
+
+    def _resolve(self, items: Sequence[Any], handles: dict[int, Any]) -> list[Any]:
+        out = []
+        for a in items:
+            obj_id = getattr(a, "id_at_location", None)
+            if type(obj_id) is int:
+                real = self.store.lookup(obj_id)  # ObjectNotFoundError before anything runs
+                handles[id(real)] = a
+                out.append(real)
+            elif type(a) in (list, tuple):
+                out.append(type(a)(self._resolve(a, handles)))
+            elif type(a) is dict:
+                out.append(dict(zip(a, self._resolve(tuple(a.values()), handles))))
+            else:
+                out.append(a)
+        return out
+
+    @staticmethod
+    def _written(func: Callable[..., Any], args: Sequence[Any], kwargs: dict | None) -> list[int]:
+        """Ids of the objects `func` will change."""
+        targets = []
+        if args and (writes_first_argument(func) or (kwargs and kwargs.get("inplace"))):
+            targets.append(args[0])
+        if kwargs and "out" in kwargs:
+            out = kwargs["out"]
+            targets.extend(out if isinstance(out, (list, tuple)) else (out,))
+        ids = (getattr(t, "id_at_location", None) for t in targets)
+        return [i for i in ids if type(i) is int]
+
+    def _wrap(self, result: Any, func: Callable[..., Any], handles: dict[int, Any],
+              wrap: Wrap, refresh: Refresh, outputs: list[int]) -> Any:
+        if isinstance(result, torch.Tensor):
+            handle = handles.get(id(result))
+            if handle is not None:  # an in-place op returned its input
+                outputs.append(handle.id_at_location)
+                return refresh(handle, result)
+            obj_id = self.store.register(result)
+            outputs.append(obj_id)
+            return wrap(obj_id, result)
+        if isinstance(result, (list, tuple)):
+            items = [self._wrap(r, func, handles, wrap, refresh, outputs) for r in result]
+            if type(result) in (list, tuple):
+                return type(result)(items)
+            if hasattr(result, "_fields"):
+                return type(result)(*items)
+            return type(result)(items)  # torch.return_types are struct sequences
+        if isinstance(result, PLAIN_RESULTS):
+            return result
+        raise TypeError(
+            f"`{getattr(func, '__name__', func)}` returned a {type(result).__name__}, which "
+            f"cannot be pointed to; only tensors and plain values come back from "
+            f"{self.store.owner}."
+        )
+
+
+def _unchanged(handle: H, real: torch.Tensor) -> H:
+    return handle

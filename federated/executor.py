@@ -71,7 +71,9 @@ class Executor:
         inputs = [h.id_at_location for h in handles.values()]
         written = self._written(func, args, kwargs)
         self.policy.before_call(func, inputs, written)
-        result = func(*real_args, **real_kwargs)
+        with self.policy.running(func, inputs, real_args, real_kwargs):
+            result = func(*real_args, **real_kwargs)
+        self.policy.check_result(func, inputs, written, result)
         if refresh is None or not (func in RESHAPING or "out" in real_kwargs):
             refresh = _unchanged
         outputs: list[int] = []
@@ -104,7 +106,7 @@ class Executor:
         if kwargs and "out" in kwargs:
             out = kwargs["out"]
             targets.extend(out if isinstance(out, (list, tuple)) else (out,))
-        ids = (getattr(t, "id_at_location", None) for t in targets)
+        ids = (getattr(t, "id_at_location", None) for t in _flat(targets))
         return [i for i in ids if type(i) is int]
 
     def _wrap(self, result: Any, func: Callable[..., Any], handles: dict[int, Any],
@@ -131,6 +133,14 @@ class Executor:
             f"cannot be pointed to; only tensors and plain values come back from "
             f"{self.store.owner}."
         )
+
+
+def _flat(items: Sequence[Any]) -> list[Any]:
+    """Lists inside a list of targets opened up: `torch._foreach_add_([a, b], 1)`."""
+    out: list[Any] = []
+    for item in items:
+        out.extend(_flat(item) if type(item) in (list, tuple) else (item,))
+    return out
 
 
 def _unchanged(handle: H, real: torch.Tensor) -> H:

@@ -341,6 +341,7 @@ class PrivacyPolicy:
         if func in BACKWARD:
             self._gradients = join(self._gradients, as_gradient(join(label, self._writes)))
             self._label_all(outputs, self._gradients)
+            self._label_gradients()
             return
         if label is NOTHING:
             return
@@ -360,8 +361,8 @@ class PrivacyPolicy:
                 self._check_exit(obj_id, label)
         for obj_id in obj_ids:
             obj = self.store.get(obj_id)
-            if isinstance(obj, torch.Tensor) and obj.grad is not None \
-                    and self._grad_label(obj_id) is not NOTHING:
+            if isinstance(obj, torch.Tensor) and (obj.is_leaf or obj.retains_grad) \
+                    and obj.grad is not None and self._grad_label(obj_id) is not NOTHING:
                 obj.grad = None
 
     def release(self, obj_id: int, exit: str) -> None:  # noqa: A002 - the exit's name
@@ -434,12 +435,26 @@ class PrivacyPolicy:
                    if isinstance(t, torch.Tensor) and _memory(t) in memories]
         self._label_all({*written, *sharing}, label)
 
+    def _label_gradients(self) -> None:
+        """After backward: gradients accumulate in place, so an object that *is* a
+        gradient (a pointer to `p.grad` read before) now carries what backward did."""
+        if self._gradients is NOTHING:
+            return
+        tensors = [t for t in self.store.view.values() if isinstance(t, torch.Tensor)]
+        memories = {_memory(t.grad) for t in tensors
+                    if (t.is_leaf or t.retains_grad) and t.grad is not None}
+        if memories:
+            self._label_all([i for i, t in self.store.view.items()
+                             if isinstance(t, torch.Tensor) and _memory(t) in memories],
+                            self._gradients)
+
     def _grad_label(self, obj_id: int) -> Label:
         """What the gradient of `obj_id` may carry: whatever backward here computed
         from, whatever was set as it, and whatever shares its memory."""
         label = join(self._gradients, self._grad_set.get(obj_id, NOTHING))
         obj = self.store.get(obj_id)
-        grad = obj.grad if isinstance(obj, torch.Tensor) else None
+        grad = obj.grad if isinstance(obj, torch.Tensor) and (
+            obj.is_leaf or obj.retains_grad) else None
         if grad is not None and self._labels:
             memory = _memory(grad)
             for i, found in list(self._labels.items()):

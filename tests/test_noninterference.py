@@ -16,6 +16,7 @@ the private data. At the end every object is fetched in both worlds, and:
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,14 +89,14 @@ NEW = {  # (operation, how many operands)
     "cat_split": (_binary(lambda x, y: torch.cat([x, y]).split(4)[1]), 2),
     "neg": (lambda w, a: -w.pool[a], 1),
     "clone": (lambda w, a: w.pool[a].clone(), 1),
-    "detach": (lambda w, a: w.pool[a].detach(), 1),
     "flip": (lambda w, a: w.pool[a].flip(0), 1),
-    "reshape": (lambda w, a: w.pool[a].reshape(8).reshape(SHAPE), 1),
     "permute_rows": (lambda w, a: PERMUTE.send(w.bob) @ w.pool[a], 1),
     "max_dim": (lambda w, a: w.pool[a].max(dim=1, keepdim=True).values.expand(SHAPE) * 1, 1),
 }
 VIEWS = {  # a new pointer sharing memory with its operand
     "view": lambda x: x.view(SHAPE),
+    "detach": lambda x: x.detach(),
+    "reshape": lambda x: x.reshape(8).reshape(SHAPE),  # every pool tensor is contiguous
     "data": lambda x: x.data,
     "t_t": lambda x: x.t().t(),
 }
@@ -161,22 +162,23 @@ def run_step(w: World, step: tuple) -> Any:
     elif kind == "data_set":
         w.pool[args[0]].data = w.pool[args[1]]
     elif kind == "train":
-        weight = w.model.weight
-        weight.grad = None
+        weight = w.model.weight  # gradients accumulate from one training step to the next
         (weight * w.pool[args[0]]).sum().backward()
         with torch.no_grad():
             weight.sub_(weight.grad * 0.1)
     else:
-        w.pool.append(w.model.weight.grad)
+        grad = w.model.weight.grad  # before any training step: a public stand-in
+        w.pool.append(grad if grad is not None else torch.zeros(SHAPE).send(w.bob))
 
 
 def book_step(books: Books, step: tuple, grads: list[int], done: bool) -> None:
-    """What the step did to our bookkeeping; `grads` holds the gradient's level. A refused
-    training step has still computed its gradient (only the update was refused)."""
+    """What the step did to our bookkeeping; `grads` holds the gradient's level (they
+    accumulate). A refused training step has still computed its gradient (only the
+    update was refused)."""
     kind, name, args = step
     level = books.level
     if kind == "train":
-        grads[0] = TRAINED if max(level[args[0]], level[MODEL]) else PUBLIC
+        grads[0] = max(grads[0], TRAINED if max(level[args[0]], level[MODEL]) else PUBLIC)
         if done:
             books.write(MODEL, grads[0])
     elif not done:
@@ -217,26 +219,29 @@ SECRETS = st.lists(st.integers(-9, 9), min_size=8, max_size=8).map(
     lambda v: torch.tensor(v, dtype=torch.float32).reshape(SHAPE))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("NONINTERFERENCE_EXAMPLES", 40)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(secret=SECRETS, shift=st.integers(1, 5), program=programs())
 def test_nothing_derived_from_private_data_leaves_but_by_the_exits(secret, shift, program):
     worlds = [make_world(secret), make_world(secret + shift)]
     books, grads = Books(), [PUBLIC]
     for step in program:
-        if step[0] == "grad" and worlds[0].model.weight.grad is None:
-            continue
         errors = []
         for w in worlds:
             try:
                 run_step(w, step)
                 errors.append(None)
-            except (sy.PrivateDataError, RuntimeError) as error:
-                errors.append(type(error))
+            except sy.PrivateDataError as error:  # refused, or failed with torch's
+                errors.append("failed" if "message is withheld" in str(error) else "refused")
+            except RuntimeError:  # torch's own refusal, e.g. in place on a leaf
+                errors.append("failed")
         assert errors[0] == errors[1], f"{step}: refused in one world only: {errors}"
-        if errors[0] is sy.PrivateDataError:
+        if errors[0] == "refused":
             assert may_refuse(books, step), f"{step} refused though it writes no private data"
         book_step(books, step, grads, done=errors[0] is None)
     for i in range(len(worlds[0].pool)):
+        if any(worlds[0].pool[i] is p for p in worlds[0].pool[:i]):
+            continue  # the same gradient pointer, read twice
         (kind_a, got_a), (kind_b, got_b) = outcome(worlds[0], i), outcome(worlds[1], i)
         assert kind_a == kind_b, f"object {i}: refusal depends on the private data"
         if kind_a == "refused":
@@ -244,7 +249,10 @@ def test_nothing_derived_from_private_data_leaves_but_by_the_exits(secret, shift
         assert books.level[i] <= (TRAINED if i == MODEL else PUBLIC), (
             f"object {i} fetched though derived from private data ({program})")
         if i == MODEL:
-            assert got_a[1] is None and got_b[1] is None  # no gradient leaves with a model
+            if grads[0] != PUBLIC:  # a gradient private data flowed into stays behind
+                assert got_a[1] is None and got_b[1] is None, "a private gradient left"
+            elif got_a[1] is not None:
+                assert torch.equal(got_a[1], got_b[1]), f"the gradient differs ({program})"
             if books.level[i] == TRAINED:
                 continue  # the model exit: training on private data may show here
         assert torch.equal(got_a[0], got_b[0]), f"object {i} differs between worlds ({program})"

@@ -71,9 +71,14 @@ class Executor:
         inputs = [h.id_at_location for h in handles.values()]
         written = self._written(func, args, kwargs)
         self.policy.before_call(func, inputs, written)
-        with self.policy.running(func, inputs, real_args, real_kwargs):
+        guard = self.policy.running(func, inputs, real_args, real_kwargs)
+        if guard is None:  # no private data in this process: nothing to watch
             result = func(*real_args, **real_kwargs)
-        self.policy.check_result(func, inputs, written, result)
+        else:
+            with guard:
+                result = func(*real_args, **real_kwargs)
+        if not isinstance(result, torch.Tensor):
+            self.policy.check_result(func, inputs, written, result)
         if refresh is None or not (func in RESHAPING or "out" in real_kwargs):
             refresh = _unchanged
         outputs: list[int] = []

@@ -208,19 +208,6 @@ class _Running:
         return error
 
 
-class _Nothing:
-    """`with` over nothing, for calls with no private data about."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-
-_NOTHING_TO_GUARD = _Nothing()
-
-
 class PrivacyPolicy:
     """The privacy rules of one worker; `store` is that worker's object table."""
 
@@ -238,6 +225,8 @@ class PrivacyPolicy:
         self._writes = NOTHING  # everything ever written over a tensor here
         # the call's tensor inputs, with their versions and memory before it ran
         self._versions: list[tuple[int, torch.Tensor, int, int]] = []
+        # objects whose memory a write already labelled through: (memory, label)
+        self._covered: dict[int, tuple[int, Label]] = {}
 
     @property
     def owner(self) -> str:
@@ -287,11 +276,11 @@ class PrivacyPolicy:
                           if isinstance(t := store.get(i), torch.Tensor)]
 
     def running(self, func: Callable[..., Any], inputs: Sequence[int], args: Sequence[Any],
-                kwargs: dict[str, Any]) -> Any:
-        """A context for the call itself (see `_Running`); nothing at all while this
-        process has never held private data."""
+                kwargs: dict[str, Any]) -> _Running | None:
+        """A context for the call itself (see `_Running`); None while this process has
+        never held private data, and the call needs nothing around it."""
         if not PrivacyPolicy.fill_fresh_memory:
-            return _NOTHING_TO_GUARD
+            return None
         store = self.store
         tensors = [t for i in inputs if isinstance(t := store.get(i), torch.Tensor)]
         labels = self._labels
@@ -319,8 +308,8 @@ class PrivacyPolicy:
     def after_call(self, func: Callable[..., Any], inputs: Sequence[int],
                    outputs: Sequence[int], written: Sequence[int]) -> None:
         """Label the results and everything written; check the owner's data is intact."""
-        if not self.active:
-            return
+        if not (self._labels or self._grad_set or self._gradients is not NOTHING):
+            return  # `active`, written out: this runs for every call
         versions, self._versions = self._versions, []
         if self._datasets:  # written: foreseen, or seen by torch's version counters
             bumped = [i for i, t, v, _ in versions if t._version != v and i not in written]
@@ -377,6 +366,7 @@ class PrivacyPolicy:
             self._check_exit(obj_id, label)
         self._labels.pop(obj_id, None)
         self._grad_set.pop(obj_id, None)
+        self._covered.clear()  # what shares its memory may have been covered by it
 
     def charge(self, dataset_id: int, epsilon: float) -> None:
         """Spend `epsilon` of a loaded dataset's budget, or raise BudgetExceededError."""
@@ -401,6 +391,8 @@ class PrivacyPolicy:
             self._labels.pop(obj_id, None)
         if self._grad_set:
             self._grad_set.pop(obj_id, None)
+        if self._covered:
+            self._covered.pop(obj_id, None)
         if obj_id in self._datasets:
             del self._datasets[obj_id]
             self._budgets.pop(obj_id, None)
@@ -425,15 +417,32 @@ class PrivacyPolicy:
     def _label_writes(self, written: Sequence[int], label: Label) -> None:
         """Label what was written, and every object sharing its memory: a view made
         before the write, the tensor a `.data` came from, a tensor `.data =` pointed at
-        that memory. One pass over the store for all of a call's targets."""
+        that memory. One pass over the store for all of a call's targets.
+
+        The pass is skipped for a target already covered: scanned before at the same
+        memory for at least this label. While it lives its memory cannot be reused, and
+        anything that came to share the memory since (a view, `.data =`, `set_`) got its
+        label from an object the scan had labelled. An optimizer writes each parameter
+        every step; this is what keeps that cheap."""
         if not written or label is NOTHING:
             return
         self._writes = join(self._writes, label)
-        memories = {_memory(t) for i in written
-                    if isinstance(t := self.store.get(i), torch.Tensor)}
+        covered, targets = self._covered, {}
+        for i in written:
+            t = self.store.get(i)
+            if isinstance(t, torch.Tensor):
+                memory = _memory(t)
+                seen = covered.get(i)
+                if seen is None or seen[0] != memory or join(seen[1], label) != seen[1]:
+                    targets[i] = memory
+        if not targets:
+            return
+        memories = set(targets.values())
         sharing = [i for i, t in self.store.view.items()
                    if isinstance(t, torch.Tensor) and _memory(t) in memories]
         self._label_all({*written, *sharing}, label)
+        for i, memory in targets.items():
+            covered[i] = (memory, self._labels[i])
 
     def _label_gradients(self) -> None:
         """After backward: gradients accumulate in place, so an object that *is* a

@@ -108,6 +108,22 @@ def test_a_model_trained_on_private_data_may_leave(owner):
     assert all(bob.is_private(i) for i in held)  # what training left there stays there
 
 
+def test_a_copy_of_a_trained_model_leaves_like_the_model(owner):
+    """`model.copy().get()` (lessons 4 and 6 average such copies) is the model exit too;
+    a copy of the data is still the data."""
+    bob, _, _ = owner
+    (patients,) = bob.search("#patients")
+    model = nn.Linear(1, 1).send(bob)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    model(patients[:, 0:1] / 50).sum().backward()
+    opt.step()
+    copy = model.copy().get()
+    assert isinstance(copy.weight, nn.Parameter) and copy.weight.grad is None
+    assert torch.equal(copy.weight.detach(), model.copy().get().weight.detach())
+    with pytest.raises(sy.PrivateDataError):
+        patients.copy().get()
+
+
 def test_an_owner_may_keep_models_trained_on_her_data(owner):
     bob, _, records = owner
     bob.load(records, tag="#strict", private=True, model_exit=False)

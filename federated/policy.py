@@ -298,7 +298,7 @@ class PrivacyPolicy:
         label = self._join(inputs)
         if label is NOTHING or not _carries_values(result):
             return
-        self._label_writes(written, label)  # whatever it wrote stays labelled
+        self.after_call(func, inputs, (), written)  # whatever it wrote stays labelled
         raise PrivateDataError(
             f"`{func_name(func)}` would hand you a Python value computed from "
             f"{self.owner}'s private data. Only tensors come back from computing on it, as "

@@ -292,9 +292,14 @@ class PrivacyPolicy:
     def check_result(self, func: Callable[..., Any], inputs: Sequence[int],
                      written: Sequence[int], result: Any) -> None:
         """Refuse a Python value (number, string, list...) computed from labelled data.
-        Metadata (`torch.Size`, dtypes) and `None` carry no values and pass."""
+        Metadata (`torch.Size`, dtypes, attributes such as `requires_grad`) and `None`
+        carry no values and pass. Methods that read metadata (`stride()`) are refused
+        with the rest: `tolist` and `repr` read values without telling torch's dispatcher,
+        so what a method reads cannot be told from outside."""
         if isinstance(result, torch.Tensor) or not self.active:
             return
+        if isinstance(getattr(func, "__self__", None), _DESCRIPTOR):
+            return  # a tensor attribute read, `t.requires_grad`, `t.is_leaf`: metadata
         label = self._join(inputs)
         if label is NOTHING or not _carries_values(result):
             return

@@ -205,6 +205,7 @@ def test_non_tensor_results_of_private_data_are_refused(world, func, args):
 def test_metadata_and_public_non_tensor_results_still_come_back(world):
     bob, _, records = world
     assert records.shape == RECORDS.shape and records.dtype == torch.float32
+    assert records.requires_grad is False and records.is_leaf  # attributes: metadata
     y = torch.tensor([[1.5, 2.0]]).send(bob)
     assert bob.execute(torch.Tensor.tolist, (y,), None) == [[1.5, 2.0]]
     assert "1.5" in bob.execute(torch.Tensor.__repr__, (y,), None)

@@ -65,10 +65,10 @@ class Executor:
         Nothing runs if a handle names no object or the policy refuses.
         """
         handles: dict[int, Any] = {}  # id() of each object named -> the handle naming it
-        real_args = self._resolve(args, handles)
-        real_kwargs = dict(zip(kwargs, self._resolve(tuple(kwargs.values()), handles))) \
+        inputs: list[int] = []  # the ids of those objects, each once
+        real_args = self._resolve(args, handles, inputs)
+        real_kwargs = dict(zip(kwargs, self._resolve(tuple(kwargs.values()), handles, inputs))) \
             if kwargs else {}
-        inputs = [h.id_at_location for h in handles.values()]
         written = self._written(func, args, kwargs)
         self.policy.before_call(func, inputs, written)
         guard = self.policy.running(func, inputs, real_args, real_kwargs)
@@ -86,33 +86,42 @@ class Executor:
         self.policy.after_call(func, inputs, outputs, written)
         return wrapped
 
-    def _resolve(self, items: Sequence[Any], handles: dict[int, Any]) -> list[Any]:
+    def _resolve(self, items: Sequence[Any], handles: dict[int, Any],
+                 inputs: list[int]) -> list[Any]:
         out = []
         for a in items:
             obj_id = getattr(a, "id_at_location", None)
             if type(obj_id) is int:
-                real = self.store.lookup(obj_id)  # ObjectNotFoundError before anything runs
+                real = self.store[obj_id]  # ObjectNotFoundError before anything runs
                 handles[id(real)] = a
+                if obj_id not in inputs:
+                    inputs.append(obj_id)
                 out.append(real)
             elif type(a) in (list, tuple):
-                out.append(type(a)(self._resolve(a, handles)))
+                out.append(type(a)(self._resolve(a, handles, inputs)))
             elif type(a) is dict:
-                out.append(dict(zip(a, self._resolve(tuple(a.values()), handles))))
+                out.append(dict(zip(a, self._resolve(tuple(a.values()), handles, inputs))))
             else:
                 out.append(a)
         return out
 
     @staticmethod
     def _written(func: Callable[..., Any], args: Sequence[Any], kwargs: dict | None) -> list[int]:
-        """Ids of the objects `func` will change."""
-        targets = []
-        if args and (writes_first_argument(func) or (kwargs and kwargs.get("inplace"))):
-            targets.append(args[0])
-        if kwargs and "out" in kwargs:
-            out = kwargs["out"]
-            targets.extend(out if isinstance(out, (list, tuple)) else (out,))
-        ids = (getattr(t, "id_at_location", None) for t in _flat(targets))
-        return [i for i in ids if type(i) is int]
+        """Ids of the objects `func` will change: its first argument if it works in place,
+        and whatever `out=` names. A list is looked into: `torch._foreach_add_([a, b], 1)`
+        changes `a` and `b`."""
+        written: list[int] = []
+        targets = list(args[:1]) if writes_first_argument(func) else []
+        if kwargs:
+            if kwargs.get("inplace"):
+                targets = list(args[:1])
+            out = kwargs.get("out")
+            targets += out if isinstance(out, (list, tuple)) else [out]
+        for t in _flat(targets):
+            obj_id = getattr(t, "id_at_location", None)
+            if type(obj_id) is int:
+                written.append(obj_id)
+        return written
 
     def _wrap(self, result: Any, func: Callable[..., Any], handles: dict[int, Any],
               wrap: Wrap, refresh: Refresh, outputs: list[int]) -> Any:

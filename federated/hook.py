@@ -62,7 +62,7 @@ def _tag(self: torch.Tensor, *tags: str) -> torch.Tensor:
     """Add search tags (`x.tag("#patients")`), read by `VirtualWorker(..., data=...)`."""
     if not all(isinstance(t, str) for t in tags):
         raise TypeError(f"tags are strings such as '#patients', got {tags!r}")
-    self.tags = (*getattr(self, "tags", ()), *tags)
+    setattr(self, "tags", (*getattr(self, "tags", ()), *tags))  # noqa: B010 - not a Tensor field
     return self
 
 
@@ -70,7 +70,7 @@ def _describe(self: torch.Tensor, description: str) -> torch.Tensor:
     """Say what this data is, for whoever finds it by `search`."""
     if not isinstance(description, str):
         raise TypeError("describe() takes a string")
-    self.description = description
+    setattr(self, "description", description)  # noqa: B010 - not a Tensor field
     return self
 
 

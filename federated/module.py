@@ -24,15 +24,16 @@ if TYPE_CHECKING:
 
 def tensors(module: nn.Module) -> list[tuple[torch.Tensor, bool]]:
     """Every parameter and buffer once (tied weights too), with whether it's a parameter,
-    module by module in the order `module.modules()` visits them."""
+    module by module. Read from each module's own tables: `module.parameters()` would
+    also do, but it hashes every tensor, and a pointer's hash is a Python call."""
     seen: set[int] = set()
     found = []
     for sub in module.modules():
-        here = [(p, True) for p in sub.parameters(recurse=False)]
-        for t, is_param in here + [(b, False) for b in sub.buffers(recurse=False)]:
-            if id(t) not in seen:
-                seen.add(id(t))
-                found.append((t, is_param))
+        for table, is_param in ((sub._parameters, True), (sub._buffers, False)):
+            for t in table.values():
+                if t is not None and id(t) not in seen:
+                    seen.add(id(t))
+                    found.append((t, is_param))
     return found
 
 

@@ -13,8 +13,7 @@ why, so a second use gets a clear error instead of someone else's object.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -154,10 +153,13 @@ class PointerTensor(torch.Tensor):
 
     def _check_live(self) -> None:
         if self._gone is not None:
-            raise StalePointerError(
-                f"{self!r} can no longer be used: its object was {self._gone}. "
-                "Use the pointer that call returned instead."
-            )
+            raise self._stale()
+
+    def _stale(self) -> StalePointerError:
+        return StalePointerError(
+            f"{self!r} can no longer be used: its object was {self._gone}. "
+            "Use the pointer that call returned instead."
+        )
 
     # ---- moving values between here and the workers -------------------------------------
 
@@ -204,7 +206,8 @@ class PointerTensor(torch.Tensor):
         A property of its own rather than torch's: an optimizer reads `p.grad` three times
         per parameter and step, and this skips torch's dispatch for each.
         """
-        self._check_live()
+        if self._gone is not None:
+            raise self._stale()
         return self.location.grad_of(self)
 
     @grad.setter
@@ -212,7 +215,8 @@ class PointerTensor(torch.Tensor):
         self._check_live()
         self._grad_pointer = None  # what it pointed to is no longer our gradient
         args = (self, value)
-        _common_location(SET_GRAD, args, None).execute(SET_GRAD, args, None)
+        where = self.location if value is None else _common_location(SET_GRAD, args, None)
+        where.execute(SET_GRAD, args, None)
 
     # ---- Python protocol -----------------------------------------------------------------
 
@@ -239,10 +243,12 @@ class PointerTensor(torch.Tensor):
         return new
 
     def __del__(self) -> None:
-        if self._gone is None:
-            # interpreter shutdown, or a worker already gone: nothing left to free
-            with contextlib.suppress(Exception):
-                self.location.free(self.id_at_location)
+        if self._gone is not None:
+            return  # the object is someone else's now, or gone already
+        try:
+            self.location.free(self.id_at_location)
+        except Exception:  # interpreter shutdown, or a worker already gone: nothing to free
+            return
 
     # ---- the forwarding itself -----------------------------------------------------------
 
@@ -258,24 +264,27 @@ class PointerTensor(torch.Tensor):
         return _common_location(func, args, kwargs).execute(func, args, kwargs)
 
 
-def _operands(items: Any) -> Iterator[Any]:
+def _operands(args: tuple | list, kwargs: dict | None = None) -> list[Any]:
     """Every argument, looking inside lists, tuples and dicts (`torch.cat([p, q])`)."""
-    for a in items:
+    flat: list[Any] = []
+    for a in (*args, *kwargs.values()) if kwargs else args:
         if type(a) in (list, tuple):
-            yield from _operands(a)
+            flat += _operands(a)
         elif type(a) is dict:
-            yield from _operands(a.values())
+            flat += _operands(tuple(a.values()))
         else:
-            yield a
+            flat.append(a)
+    return flat
 
 
 def _common_location(func: Callable[..., Any], args: tuple, kwargs: dict | None) -> Worker:
     """The one worker that holds every operand, or an error saying what to fix."""
     first: PointerTensor | None = None
     local = None
-    for a in _operands((args, kwargs) if kwargs else args):
+    for a in _operands(args, kwargs):
         if isinstance(a, PointerTensor):
-            a._check_live()
+            if a._gone is not None:
+                raise a._stale()
             if first is None:
                 first = a
             elif a.location is not first.location:

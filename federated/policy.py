@@ -443,7 +443,7 @@ class PrivacyPolicy:
         if not targets:
             return
         memories = set(targets.values())
-        sharing = [i for i, t in self.store.view.items()
+        sharing = [i for i, t in self.store.items()
                    if isinstance(t, torch.Tensor) and _memory(t) in memories]
         self._label_all({*written, *sharing}, label)
         for i, memory in targets.items():
@@ -454,11 +454,11 @@ class PrivacyPolicy:
         gradient (a pointer to `p.grad` read before) now carries what backward did."""
         if self._gradients is NOTHING:
             return
-        tensors = [t for t in self.store.view.values() if isinstance(t, torch.Tensor)]
+        tensors = [t for t in self.store.values() if isinstance(t, torch.Tensor)]
         memories = {_memory(t.grad) for t in tensors
                     if (t.is_leaf or t.retains_grad) and t.grad is not None}
         if memories:
-            self._label_all([i for i, t in self.store.view.items()
+            self._label_all([i for i, t in self.store.items()
                              if isinstance(t, torch.Tensor) and _memory(t) in memories],
                             self._gradients)
 
@@ -527,7 +527,7 @@ class PrivacyPolicy:
             if data is None or (data._version == dataset.version and dataset.memory
                                 not in memories and _memory(data) == dataset.memory):
                 continue
-            self.store.replace(obj_id, dataset.original.clone())
+            self.store[obj_id] = dataset.original.clone()
             for new in outputs:
                 if new not in inputs:
                     self.store.discard(new)

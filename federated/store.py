@@ -14,59 +14,42 @@ from typing import Any
 from federated.errors import ObjectNotFoundError
 
 
-class ObjectStore:
-    """Objects by id. `owner` names the worker in error messages."""
+class ObjectStore(dict[int, Any]):
+    """Objects by id: a dict whose missing keys raise an error a learner can act on.
+
+    `owner` names the worker in that error. `store[obj_id]` and `lookup(obj_id)` are the
+    same thing.
+    """
 
     def __init__(self, owner: str) -> None:
+        super().__init__()
         self.owner = owner
-        self._objects: dict[int, Any] = {}
         self._last_id = 0
 
-    def __len__(self) -> int:
-        return len(self._objects)
+    def __missing__(self, obj_id: int) -> Any:
+        raise ObjectNotFoundError(
+            f"{self.owner} holds no object {obj_id}: it was fetched, moved or freed "
+            f"already. Use the pointer that call returned."
+        )
 
-    def __contains__(self, obj_id: object) -> bool:
-        return obj_id in self._objects
+    def __repr__(self) -> str:
+        return f"<ObjectStore of {self.owner}: {len(self)} objects>"
 
     @property
     def view(self) -> Mapping[int, Any]:
         """Everything held, by id: a read-only, live view."""
-        return MappingProxyType(self._objects)
+        return MappingProxyType(self)
 
     def register(self, obj: Any) -> int:
         """Keep `obj` as it is (no copy); returns its new id."""
         self._last_id += 1
-        self._objects[self._last_id] = obj
+        self[self._last_id] = obj
         return self._last_id
 
     def lookup(self, obj_id: int) -> Any:
         """The object `obj_id`, or ObjectNotFoundError saying why it may be gone."""
-        try:
-            return self._objects[obj_id]
-        except (KeyError, TypeError):
-            raise ObjectNotFoundError(
-                f"{self.owner} holds no object {obj_id}: it was fetched, moved or freed "
-                f"already. Use the pointer that call returned."
-            ) from None
-
-    def get(self, obj_id: int) -> Any:
-        """The object `obj_id`, or None."""
-        return self._objects.get(obj_id)
-
-    def replace(self, obj_id: int, obj: Any) -> None:
-        """Hold `obj` under an id already in use."""
-        self.lookup(obj_id)
-        self._objects[obj_id] = obj
-
-    def pop(self, obj_id: int) -> Any:
-        """Take the object out of the store and return it."""
-        obj = self.lookup(obj_id)
-        del self._objects[obj_id]
-        return obj
+        return self[obj_id]
 
     def discard(self, obj_id: int) -> None:
         """Forget `obj_id` if held; missing ids are fine."""
-        self._objects.pop(obj_id, None)
-
-    def clear(self) -> None:
-        self._objects.clear()
+        self.pop(obj_id, None)

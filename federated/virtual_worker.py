@@ -123,7 +123,7 @@ class VirtualWorker:
     def search(self, *tags: str | Sequence[str]) -> list[PointerTensor]:
         """Pointers to the loaded data carrying every one of `tags` (strings, or lists
         of them: `search("#a", "#b")` and `search(["#a", "#b"])` are the same)."""
-        return [self._point(i, self.store.lookup(i)) for i in self.search_ids(*tags)]
+        return [self._point(i, self.store[i]) for i in self.search_ids(*tags)]
 
     def search_ids(self, *tags: str | Sequence[str]) -> list[int]:
         wanted = _tags(tags)
@@ -159,27 +159,30 @@ class VirtualWorker:
     def fetch_many(self, obj_ids: list[int]) -> list[Any]:
         """Hand several objects over, all or none."""
         self.policy.check_leave(obj_ids)
-        objs = [self.store.lookup(i) for i in obj_ids]
+        objs = [self.store[i] for i in obj_ids]
         for i in obj_ids:
-            self._forget(i)
+            self.store.pop(i, None)
+            self.policy.forget(i)
         return objs
 
     def free(self, obj_id: int) -> None:
         """Forget an object (its last pointer is gone); missing ids are fine. Loaded data
         belongs to the owner and stays."""
         if obj_id not in self._loaded:
-            self._forget(obj_id)
+            self.store.pop(obj_id, None)
+            self.policy.forget(obj_id)
 
     def move_object(self, obj_id: int, destination: Worker) -> int:
         """Send an object straight to another worker; returns its id there."""
         self.policy.check_leave([obj_id])
-        new_id = destination.register(self.store.lookup(obj_id))
-        self._forget(obj_id)
+        new_id = destination.register(self.store[obj_id])
+        self.store.pop(obj_id, None)
+        self.policy.forget(obj_id)
         return new_id
 
     def copy_object(self, obj_id: int) -> PointerTensor:
         """Copy an object here and point to the copy."""
-        obj = self.store.lookup(obj_id)
+        obj = self.store[obj_id]
         if isinstance(obj, PointerTensor):
             copy = obj.copy()
         else:  # a copied model's parameters stay parameters: the model exit is for them
@@ -193,9 +196,9 @@ class VirtualWorker:
 
     def remote_get(self, obj_id: int) -> None:
         """Replace a pointer held here by the value it points to."""
-        obj = self.store.lookup(obj_id)
+        obj = self.store[obj_id]
         if isinstance(obj, PointerTensor):
-            self.store.replace(obj_id, obj.get())
+            self.store[obj_id] = obj.get()
 
     def execute(self, func: Callable[..., Any], args: Sequence[Any],
                 kwargs: dict[str, Any] | None) -> Any:
@@ -205,7 +208,7 @@ class VirtualWorker:
     def grad_of(self, pointer: PointerTensor) -> PointerTensor | None:
         """`p.grad`, with one pointer per gradient rather than a new one per access:
         an optimizer reads `p.grad` several times for every parameter and step."""
-        grad = self.store.lookup(pointer.id_at_location).grad
+        grad = self.store[pointer.id_at_location].grad
         if grad is None:
             return None
         cached = pointer._grad_pointer
@@ -223,9 +226,6 @@ class VirtualWorker:
     def _point(self, obj_id: int, obj: torch.Tensor) -> PointerTensor:
         return PointerTensor(self, obj_id, obj.shape, obj.dtype)
 
-    def _forget(self, obj_id: int) -> None:
-        self.store.discard(obj_id)
-        self.policy.forget(obj_id)
 
 
 def _refresh(pointer: PointerTensor, real: torch.Tensor) -> PointerTensor:

@@ -9,7 +9,12 @@ from torch import nn
 import federated as sy
 from federated.sharing import AdditiveSharingTensor
 
-sy.TorchHook(torch)  # tests below use .fix_precision() before any worker exists
+
+@pytest.fixture(autouse=True)
+def hooked():
+    """Tests below use .fix_precision() before any worker exists."""
+    with sy.TorchHook(torch) as hook:
+        yield hook
 
 
 @pytest.fixture

@@ -71,7 +71,14 @@ class Executor:
             if kwargs else {}
         written = self._written(func, args, kwargs)
         self.policy.before_call(func, inputs, written)
-        result = func(*real_args, **real_kwargs)
+        guard = self.policy.running(func, inputs, real_args, real_kwargs)
+        if guard is None:  # no private data in this process: nothing to watch
+            result = func(*real_args, **real_kwargs)
+        else:
+            with guard:
+                result = func(*real_args, **real_kwargs)
+        if not isinstance(result, torch.Tensor):
+            self.policy.check_result(func, inputs, written, result)
         if refresh is None or not (func in RESHAPING or "out" in real_kwargs):
             refresh = _unchanged
         outputs: list[int] = []
@@ -101,7 +108,8 @@ class Executor:
     @staticmethod
     def _written(func: Callable[..., Any], args: Sequence[Any], kwargs: dict | None) -> list[int]:
         """Ids of the objects `func` will change: its first argument if it works in place,
-        and whatever `out=` names."""
+        and whatever `out=` names. A list is looked into: `torch._foreach_add_([a, b], 1)`
+        changes `a` and `b`."""
         written: list[int] = []
         targets = list(args[:1]) if writes_first_argument(func) else []
         if kwargs:
@@ -109,7 +117,7 @@ class Executor:
                 targets = list(args[:1])
             out = kwargs.get("out")
             targets += out if isinstance(out, (list, tuple)) else [out]
-        for t in targets:
+        for t in _flat(targets):
             obj_id = getattr(t, "id_at_location", None)
             if type(obj_id) is int:
                 written.append(obj_id)
@@ -139,6 +147,14 @@ class Executor:
             f"cannot be pointed to; only tensors and plain values come back from "
             f"{self.store.owner}."
         )
+
+
+def _flat(items: Sequence[Any]) -> list[Any]:
+    """Lists inside a list of targets opened up: `torch._foreach_add_([a, b], 1)`."""
+    out: list[Any] = []
+    for item in items:
+        out.extend(_flat(item) if type(item) in (list, tuple) else (item,))
+    return out
 
 
 def _unchanged(handle: H, real: torch.Tensor) -> H:

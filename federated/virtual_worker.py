@@ -185,8 +185,10 @@ class VirtualWorker:
         obj = self.store[obj_id]
         if isinstance(obj, PointerTensor):
             copy = obj.copy()
-        else:
+        else:  # a copied model's parameters stay parameters: the model exit is for them
             copy = obj.detach().clone()
+            if isinstance(obj, torch.nn.Parameter):
+                copy = torch.nn.Parameter(copy, requires_grad=obj.requires_grad)
             copy.requires_grad_(obj.requires_grad)
         new_id = self.store.register(copy)
         self.policy.after_call(torch.clone, [obj_id], [new_id], [])

@@ -39,7 +39,7 @@ def _check(models: Sequence[nn.Module], weights: Sequence[float] | None) -> list
 
 
 def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None = None, *,
-                  secure: bool = False, crypto_provider: Any = None,
+                  secure: bool | str = False, crypto_provider: Any = None,
                   precision: int = 6) -> nn.Module:
     """A new model whose every parameter is the weighted mean of the models' parameters.
 
@@ -57,6 +57,9 @@ def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None =
     here, equal to the plain average within 10**-precision per owner. Sums need no
     Beaver triples, so `crypto_provider` is only passed on to the shares.
     """
+    if isinstance(secure, str):  # the scalable protocols of federated/secagg.py
+        from federated import secagg
+        return secagg.average(models, weights, protocol=secure)
     if secure:
         return _secure_avg(models, weights, crypto_provider, precision)
     shares = _check(models, weights)

@@ -245,16 +245,26 @@ class LocalDeployment:
                                    f"see the logs in {self.workdir}")
 
     def stop(self) -> None:
-        """Stop every process group started here: SIGTERM, then SIGKILL after 10 s."""
+        """Stop every process started here and everything they started (Flower detaches
+        its SuperExec into a session of its own): SIGTERM, then SIGKILL after 10 s."""
+        tree = {pid for p in self.processes for pid in process_tree(p.pid)}
         for process in self.processes:
             if process.poll() is None:
-                _signal_group(process, signal.SIGTERM)
+                _signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         for process in self.processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            _signal_group(process, signal.SIGKILL)  # children of a finished leader too
+        tree |= {pid for p in self.processes for pid in process_tree(p.pid)}
+        for pid in tree | {p.pid for p in self.processes}:
+            _signal_group(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        for process in self.processes:
             process.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(is_running(pid) for pid in tree):
+            time.sleep(0.1)
         self.processes.clear()
         if self._owned_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -265,9 +275,10 @@ class LocalDeployment:
         return sum(p.poll() is None for p in self.processes)
 
     # -- runs -------------------------------------------------------------------------
-    def run(self, app_dir: Path, result: Path) -> dict[str, Any]:
+    def run(self, app_dir: Path, result: Path,
+            watch: Callable[[], Any] | None = None) -> dict[str, Any]:
         """Submit the app with `flwr run`, wait (at most `timeout` s) for the ServerApp's
-        result file, and return what it wrote."""
+        result file, and return what it wrote. `watch()` is called while waiting."""
         result.unlink(missing_ok=True)
         submitted = subprocess.run(
             [_tool("flwr"), "run", str(app_dir), "lesson", "--format", "json"],
@@ -279,6 +290,8 @@ class LocalDeployment:
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             self._check_alive()
+            if watch is not None:
+                watch()
             if result.exists() and result.stat().st_size > 0:
                 time.sleep(0.2)  # let the writer close it
                 return json.loads(result.read_text(encoding="utf-8"))
@@ -287,6 +300,35 @@ class LocalDeployment:
                            f"{self.workdir}")
 
 
-def _signal_group(process: subprocess.Popen[bytes], sig: int) -> None:
+def _signal_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, sig)
+        os.killpg(pid, sig)
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2:].split()  # state, ppid, pgrp, ...
+
+
+def process_tree(root: int) -> set[int]:
+    """`root` and all its descendants now alive (from /proc; empty where there is none)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))):
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, []))
+    return found
+
+
+def is_running(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie waiting for its parent to collect it."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"

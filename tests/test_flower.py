@@ -19,7 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
 import federated as sy  # noqa: E402
 from federated import flower  # noqa: E402
-from federated.flower_deploy import LocalDeployment, make_certificates, write_app  # noqa: E402
+from federated.flower_deploy import (  # noqa: E402
+    LocalDeployment,
+    is_running,
+    make_certificates,
+    process_tree,
+    write_app,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 import flower_task as task  # noqa: E402
@@ -107,22 +113,18 @@ def test_throwaway_ca_signs_a_loopback_certificate(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("ca.key"))  # the CA's key is never written
 
 
-def _alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def started_by(deployment: LocalDeployment) -> set[int]:
+    return {pid for p in deployment.processes for pid in process_tree(p.pid)}
 
 
 def test_a_failure_inside_the_deployment_still_stops_every_process(tmp_path: Path) -> None:
-    groups: list[int] = []
+    pids: set[int] = set()
     with pytest.raises(RuntimeError, match="learner's mistake"), \
             LocalDeployment(1, workdir=tmp_path / "run") as deployment:
-        groups = [p.pid for p in deployment.processes]
+        pids = started_by(deployment)
         assert deployment.running == 2  # the SuperLink and one SuperNode
         raise RuntimeError("a learner's mistake")
-    assert groups and not any(_alive(g) for g in groups)
+    assert len(pids) >= 2 and not any(is_running(p) for p in pids)
 
 
 def test_superlink_and_supernodes_train_like_our_fedavg(tmp_path: Path,
@@ -134,15 +136,15 @@ def test_superlink_and_supernodes_train_like_our_fedavg(tmp_path: Path,
         helpers=[task.shuffled_digits], model=task.SmallDigitNet, train=task.train_on,
         partition=task.owner_part, evaluate=task.held_out_accuracy, rounds=ROUNDS,
         clients=OWNERS)
-    groups: list[int] = []
+    pids: set[int] = set()
     try:
         with LocalDeployment(OWNERS, timeout=420, workdir=tmp_path / "run") as deployment:
-            groups = [p.pid for p in deployment.processes]
             # the SuperNodes talk to the SuperLink over TLS only: it serves no plain HTTP
             assert "--insecure" not in " ".join(map(str, deployment.processes[0].args))
-            outcome = deployment.run(app, result)
+            outcome = deployment.run(app, result, watch=lambda: pids.update(
+                started_by(deployment)))
     finally:
-        assert not any(_alive(g) for g in groups)
+        assert not any(is_running(p) for p in pids)
     accuracies = outcome["accuracies"]
     assert len(accuracies) == ROUNDS + 1
     assert accuracies[0] == pytest.approx(reference[0], abs=1e-6)  # one starting model

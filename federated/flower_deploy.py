@@ -15,7 +15,9 @@ import datetime
 import inspect
 import ipaddress
 import json
+import linecache
 import os
+import re
 import shutil
 import signal
 import socket
@@ -96,6 +98,7 @@ _APP_PY = '''\
 """The Flower App of a lesson: the learner's code in task.py, wrapped by federated.flower."""
 
 import json
+import linecache
 
 import task
 from federated import flower
@@ -148,7 +151,7 @@ def write_app(directory: Path, *, imports: str, model: Callable[..., Any],
     directory.mkdir(parents=True, exist_ok=True)
     parts = [textwrap.dedent(imports).strip()]
     for obj in [*helpers, model, train, partition, evaluate]:
-        parts.append(textwrap.dedent(inspect.getsource(obj)).strip())
+        parts.append(textwrap.dedent(source_of(obj)).strip())
     (directory / "task.py").write_text("\n\n\n".join(parts) + "\n", encoding="utf-8")
     result = directory / "result.json"
     (directory / "app.py").write_text(_APP_PY.format(
@@ -157,6 +160,26 @@ def write_app(directory: Path, *, imports: str, model: Callable[..., Any],
         result=str(result)), encoding="utf-8")
     (directory / "pyproject.toml").write_text(_PYPROJECT, encoding="utf-8")
     return result
+
+
+def source_of(obj: Any) -> str:
+    """`inspect.getsource`, also for a class defined in a notebook cell, which Python 3.11
+    cannot find by itself (the notebook's module has no file): found through a method."""
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):
+        if not inspect.isclass(obj):
+            raise
+    for member in vars(obj).values():
+        code = getattr(member, "__code__", None)
+        if code is None:
+            continue
+        lines = linecache.getlines(code.co_filename)
+        pattern = re.compile(rf"^\s*class\s+{re.escape(obj.__name__)}\b")
+        for start in range(code.co_firstlineno - 1, -1, -1):
+            if start < len(lines) and pattern.match(lines[start]):
+                return "".join(inspect.getblock(lines[start:]))
+    raise OSError(f"cannot find the source of class {obj.__name__}")
 
 
 class LocalDeployment:

@@ -186,12 +186,12 @@ def server_app(model_fn: ModelFn, evaluate_fn: EvaluateFn, *, rounds: int, clien
 def simulate(client: ClientApp, server: ServerApp, clients: int, *,
              cpus: int = 1) -> None:
     """Run the apps in Flower's simulation engine (Ray), `clients` virtual nodes, on `cpus`
-    CPUs of this machine, one ClientApp at a time per CPU."""
+    CPUs of this machine, one ClientApp at a time per CPU. Ray's raylet gives up if its
+    helper agent takes over 15 s to start, which happens on a crowded machine
+    (ray-project/ray#65983); a Ray started earlier with `ray.init` is reused."""
     from flwr.simulation import run_simulation
 
     quiet()
-    # Ray's own agents start slowly on a busy machine; a longer wait keeps it from giving up.
-    os.environ.setdefault("RAY_agent_register_timeout_ms", "120000")
     run_simulation(server_app=server, client_app=client, num_supernodes=clients,
                    backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                                    "init_args": {"num_cpus": cpus, "num_gpus": 0,

@@ -3,7 +3,6 @@ processes on loopback with TLS, against our own FedAvg on the same split."""
 
 from __future__ import annotations
 
-import os
 import stat
 import sys
 from pathlib import Path
@@ -152,9 +151,25 @@ def test_superlink_and_supernodes_train_like_our_fedavg(tmp_path: Path,
     assert abs(accuracies[-1] - reference[-1]) <= TOLERANCE
 
 
-@pytest.mark.skipif(os.environ.get("FEDERATED_SKIP_RAY") == "1",
-                    reason="FEDERATED_SKIP_RAY=1: Ray is not started on this machine")
-def test_flower_simulation_trains_like_our_fedavg(reference: list[float]) -> None:
+@pytest.fixture
+def ray_cluster():
+    """Ray, started here so that Flower's engine reuses it. On a crowded machine Ray's
+    raylet gives up when its agent starts in more than a fixed 15 s (ray-project/ray#65983);
+    that is a fact about the machine, not about our code, so the test is skipped then."""
+    ray = pytest.importorskip("ray")
+    try:
+        ray.init(num_cpus=1, num_gpus=0, include_dashboard=False, logging_level="ERROR",
+                 log_to_driver=False)
+    except Exception as error:  # Ray raises a bare Exception for this
+        ray.shutdown()
+        if "timed out during startup" in str(error):
+            pytest.skip(f"Ray could not start on this machine now: {error}")
+        raise
+    yield ray
+    ray.shutdown()
+
+
+def test_flower_simulation_trains_like_our_fedavg(reference: list[float], ray_cluster) -> None:
     history = flower.History()
     flower.simulate(
         flower.client_app(task.SmallDigitNet, task.train_on, task.owner_part),

@@ -194,7 +194,9 @@ def simulate(client: ClientApp, server: ServerApp, clients: int, *,
     quiet()
     run_simulation(server_app=server, client_app=client, num_supernodes=clients,
                    backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                                   "init_args": {"num_cpus": cpus, "num_gpus": 0,
+                                   # Ray's processes talk over loopback only
+                                   "init_args": {"_node_ip_address": "127.0.0.1",
+                                                 "num_cpus": cpus, "num_gpus": 0,
                                                  "logging_level": "ERROR",
                                                  "log_to_driver": False}})
 

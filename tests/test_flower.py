@@ -3,6 +3,7 @@ processes on loopback with TLS, against our own FedAvg on the same split."""
 
 from __future__ import annotations
 
+import os
 import stat
 import sys
 from pathlib import Path
@@ -159,7 +160,8 @@ def ray_cluster():
     ray = pytest.importorskip("ray")
     try:
         ray.init(num_cpus=1, num_gpus=0, include_dashboard=False, logging_level="ERROR",
-                 log_to_driver=False)
+                 log_to_driver=False, _node_ip_address="127.0.0.1",  # loopback only
+                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
     except Exception as error:  # Ray raises a bare Exception for this
         ray.shutdown()
         if "timed out during startup" in str(error):

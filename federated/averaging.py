@@ -42,7 +42,7 @@ def _check(models: Sequence[nn.Module], weights: Sequence[float] | None) -> list
 
 
 def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None = None, *,
-                  secure: bool = False, crypto_provider: Worker | None = None,
+                  secure: bool | str = False, crypto_provider: Worker | None = None,
                   precision: int = 6, start: nn.Module | None = None,
                   max_update_norm: float | None = None,
                   noise_multiplier: float = 0.0) -> nn.Module:
@@ -62,6 +62,9 @@ def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None =
     here, equal to the plain average within 10**-precision per owner. Sums need no
     Beaver triples, so `crypto_provider` is only passed on to the shares.
 
+    `secure="masks"` or `secure="committee"`: the protocols that scale to many owners,
+    pairwise masks or a small committee of aggregators (`federated.secagg`).
+
     DP-FedAvg (`start=`, `max_update_norm=`, `noise_multiplier=`): see `dp_avg`.
     """
     if start is not None or max_update_norm is not None or noise_multiplier:
@@ -69,6 +72,9 @@ def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None =
             raise ValueError("DP-FedAvg weighs every client alike and works in plain mode: "
                              "drop `weights` and `secure`")
         return dp_avg(models, start, max_update_norm, noise_multiplier)
+    if isinstance(secure, str):
+        from federated import secagg  # here: it needs `cryptography`, the flower extra
+        return secagg.average(models, weights, protocol=secure)
     if secure:
         return _secure_avg(models, weights, crypto_provider, precision)
     shares = _check(models, weights)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
@@ -18,6 +18,7 @@ from federated.sharing import AdditiveSharingTensor
 
 if TYPE_CHECKING:
     from federated.contract import Worker
+    from federated.pointer import PointerTensor
 
 
 def _check_architecture(models: Sequence[nn.Module]) -> None:
@@ -153,8 +154,9 @@ def dp_avg(models: Sequence[nn.Module], start: nn.Module | None,
 def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
                 crypto_provider: Worker | None, precision: int) -> nn.Module:
     owners = [_module.location(m) for m in models]
-    if len(models) < 2 or any(w is None for w in owners) or \
-            len({w.id for w in owners}) != len(owners):
+    located = [w for w in owners if w is not None]
+    if len(models) < 2 or len(located) != len(owners) or \
+            len({w.id for w in located}) != len(owners):
         raise ValueError(
             "secure averaging needs two or more models, each on its own owner's worker "
             "(model.send(owner)); one worker cannot hide its model from itself"
@@ -170,7 +172,8 @@ def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
     with torch.no_grad():
         for j, (target, _) in enumerate(_module.tensors(average)):
             if not target.dtype.is_floating_point:
-                target.copy_(tensors[0][j][0].copy().get())  # a counter, not data
+                # a counter, not data; the models are on their owners, so this is a pointer
+                target.copy_(cast("PointerTensor", tensors[0][j][0]).copy().get())
                 continue
             total = None
             for column, fraction in zip(tensors, fractions):
@@ -178,6 +181,7 @@ def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
                 encoded = FixedPrecisionTensor.from_float(weighted, precision).child
                 shared = AdditiveSharingTensor.share(encoded, owners, crypto_provider)
                 total = shared if total is None else total + shared
+            assert total is not None  # there are two models or more
             target.copy_(FixedPrecisionTensor(total.get(), precision).float_precision())
     return average
 

@@ -30,13 +30,14 @@ protocol runs for each (`PROTOCOL` below says so).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 
 from federated import traffic
 
 if TYPE_CHECKING:  # at run time the class comes from the shares given: no import cycle
+    from federated.pointer import PointerTensor
     from federated.sharing import AdditiveSharingTensor
 
 PROTOCOL = "arithmetic-to-binary conversion with a trusted dealer (CrypTen's)"
@@ -75,16 +76,16 @@ class XorShares:
         workers = self.like.workers
         shape = next(iter(self.shares.values())).shape
         dealer = type(self.like)
-        a, b = dealer.random_on(provider, shape), dealer.random_on(provider, shape)
-        a, b, c = (_xor_deal(v, workers, self.like) for v in (a, b, a & b))
+        ra, rb = dealer.random_on(provider, shape), dealer.random_on(provider, shape)
+        a, b, c = (_xor_deal(v, workers, self.like) for v in (ra, rb, ra & rb))
         e, f = _open_xor([self ^ a, other ^ b])
         first = next(iter(self.shares))
         out = {}
         for w, c_w in c.shares.items():
             where = c_w.location
-            e_w, f_w = e.send(where), f.send(where)
+            e_w, f_w = where.receive(e), where.receive(f)  # what `e.send(where)` does
             z = c_w ^ (e_w & b.shares[w]) ^ (f_w & a.shares[w])
-            out[w] = z ^ (e & f).send(where) if w == first else z
+            out[w] = z ^ where.receive(e & f) if w == first else z
         return XorShares(out, self.like)
 
     @staticmethod
@@ -110,10 +111,10 @@ def _open_xor(values: list[XorShares]) -> list[torch.Tensor]:
     traffic.opened(sum(next(iter(v.shares.values())).numel() for v in values), 2)
     opened = []
     for v in values:
-        total = None
-        for share in v.shares.values():
-            got = share.get()
-            total = got if total is None else total ^ got
+        shares = iter(v.shares.values())
+        total = next(shares).get()
+        for share in shares:
+            total = total ^ share.get()
         opened.append(total)
     return opened
 
@@ -157,7 +158,8 @@ def _bit_to_arithmetic(bit: XorShares, like: AdditiveSharingTensor) -> AdditiveS
     both ways; c = bit XOR r is opened, and bit = c + r - 2cr is linear in r."""
     provider, workers = like.crypto_provider, like.workers
     shape = next(iter(bit.shares.values())).shape
-    r = torch.bitwise_and(type(like).random_on(provider, shape), 1)
+    # a pointer in, a pointer out (torch's stubs only know it is a Tensor)
+    r = cast("PointerTensor", torch.bitwise_and(type(like).random_on(provider, shape), 1))
     r_xor = _xor_deal(r.clone(), workers, like)
     (r_add,) = type(like).deal(provider, [r], workers)
     (c,) = _open_xor([bit ^ r_xor])

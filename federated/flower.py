@@ -29,7 +29,7 @@ os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 try:
     from flwr.client import ClientApp, NumPyClient
     from flwr.client.mod import secaggplus_mod
-    from flwr.common import Context, ndarrays_to_parameters
+    from flwr.common import Context, Scalar, ndarrays_to_parameters
     from flwr.common.logger import FLOWER_LOGGER
     from flwr.server import LegacyContext, ServerApp, ServerConfig
     from flwr.server.strategy import DifferentialPrivacyServerSideFixedClipping, FedAvg
@@ -148,8 +148,8 @@ def server_app(model_fn: ModelFn, evaluate_fn: EvaluateFn, *, rounds: int, clien
     torch.manual_seed(seed)
     initial = to_arrays(model_fn())
 
-    def evaluate(server_round: int, parameters: list[np.ndarray], config: dict[str, Any]
-                 ) -> tuple[float, dict[str, float]]:
+    def evaluate(server_round: int, parameters: list[np.ndarray], config: dict[str, Scalar]
+                 ) -> tuple[float, dict[str, Scalar]]:
         model = load_arrays(model_fn(), parameters)
         accuracy = float(evaluate_fn(model))
         history.accuracies.append(accuracy)

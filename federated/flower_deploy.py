@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -264,7 +264,8 @@ class LocalDeployment:
     def _check_alive(self) -> None:
         for process in self.processes:
             if process.poll() is not None:
-                raise RuntimeError(f"{process.args[0]} exited with {process.returncode}; "
+                command = cast(list[str], process.args)  # `_start` gives a list of strings
+                raise RuntimeError(f"{command[0]} exited with {process.returncode}; "
                                    f"see the logs in {self.workdir}")
 
     def stop(self) -> None:

@@ -47,11 +47,12 @@ from federated.store import ObjectStore
 PUBLIC, TRAINED, PRIVATE = 0, 1, 2
 EXITS = ("model", "dp")  # the named ways out an object can be released through
 
-GET_GRAD = torch.Tensor.grad.__get__
-SET_GRAD = torch.Tensor.grad.__set__
+_GRAD: Any = torch.Tensor.grad  # a getset descriptor at run time; the stubs say Tensor
+GET_GRAD = _GRAD.__get__
+SET_GRAD = _GRAD.__set__
 # The calls that run autograd on a worker: the gradients they write are TRAINED.
 BACKWARD = (torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad)
-_DESCRIPTOR = type(torch.Tensor.grad)
+_DESCRIPTOR = type(_GRAD)
 # ATen tags of operations whose result size, or a Python value, depends on tensor values.
 _VALUE_DEPENDENT = (torch.Tag.dynamic_output_shape, torch.Tag.data_dependent_output)
 _INTEGER_INDEX = torch.ops.aten.index.Tensor  # sized by its indices' shapes, unless a mask
@@ -173,15 +174,17 @@ class _Running:
         if not self.deterministic:  # with it, torch fills what `empty`, `resize_` allocate
             torch._C._set_deterministic_algorithms(True, warn_only=True)
         if self.watching:
-            torch._C._push_on_torch_dispatch_stack(_SizeWatch(self.refuse_size))
+            # a duck-typed mode: torch's stubs ask for a TorchDispatchMode
+            torch._C._push_on_torch_dispatch_stack(_SizeWatch(self.refuse_size))  # type: ignore[arg-type]
 
     def __exit__(self, kind: Any, error: BaseException | None, tb: Any) -> None:
-        if self.watching:
+        key = self.key
+        if self.watching and key is not None:  # only watching when there is a key
             torch._C._pop_torch_dispatch_stack(None)
             if error is None:
-                self.fixed_sizes.add(self.key)
+                self.fixed_sizes.add(key)
             elif getattr(error, "sizes_depend_on_values", False):
-                self.value_sizes.add(self.key)
+                self.value_sizes.add(key)
         if not self.deterministic:
             torch._C._set_deterministic_algorithms(False, warn_only=self.warn_only)
         for t, size in zip(self.tensors, self.sizes):

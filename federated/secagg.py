@@ -289,6 +289,7 @@ def secure_average(models: Sequence[nn.Module], weights: Sequence[float] | None 
             owners[x - 1].keep_shares(i, mask_share=share)
     # What the aggregator receives: masked vectors only, from the owners still there.
     total_words = sum(owners[i].masked(models[i], weights[i] / total, round_) for i in alive)
+    assert isinstance(total_words, np.ndarray)  # not sum's 0: `alive` has a positive weight
     need = session.threshold  # exactly a threshold of shares: more would only cost time
     for i in alive:  # remove each sender's self mask
         helpers = [j for j in session.graph[i] if j not in dropouts][:need]
@@ -384,6 +385,7 @@ def committee_average(models: Sequence[nn.Module], weights: Sequence[float] | No
             words -= prg(seed, round_, size)
         committee[-1].receive(i, words)
     summed = sum(member.total(alive, round_, size) for member in committee)
+    assert isinstance(summed, np.ndarray)  # not sum's 0: a committee has two members or more
     return _unflatten(models[0], decode(summed))
 
 

@@ -175,9 +175,9 @@ class WorkerServicer:
                 made.append(self.worker.register(tensor))
                 return Ref(made[-1], tuple(tensor.shape), tensor.dtype)
 
-            plan_id = plan.keep(self.worker, header.get("plan"), tensors, hold)
+            kept = plan.keep(self.worker, header.get("plan"), tensors, hold)
             self._charge(call, made)
-            return {"plan": plan_id}, {}
+            return {"plan": kept}, {}
         plan_id = header.get("plan")
         if type(plan_id) is not int:
             raise ProtocolError("plan is the integer id `send` replied with")

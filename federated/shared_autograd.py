@@ -33,6 +33,12 @@ class AutogradTensor(torch.Tensor):
 
     records_gradients = True
     is_sparse = False  # asked by optimizers of every gradient
+    # set per instance in __new__ (a wrapper subclass has no __init__ to set them in)
+    child: FixedPrecisionTensor
+    parents: tuple[Any, ...]
+    backward_rule: Backward | None
+    needs_grad: bool
+    stored_grad: AutogradTensor | None
 
     @staticmethod
     def __new__(cls, child: FixedPrecisionTensor, parents: tuple = (),
@@ -44,8 +50,8 @@ class AutogradTensor(torch.Tensor):
 
     # ---- what torch and optimizers ask ----------------------------------------------------
 
-    @property
-    def grad(self) -> AutogradTensor | None:  # type: ignore[override]
+    @property  # type: ignore[override]  # torch types .grad as a plain Tensor
+    def grad(self) -> AutogradTensor | None:
         return self.stored_grad
 
     @grad.setter
@@ -63,7 +69,7 @@ class AutogradTensor(torch.Tensor):
     def __hash__(self) -> int:
         return id(self)
 
-    def __repr__(self, *, tensor_contents: Any = None) -> str:
+    def __repr__(self, *, tensor_contents: Any = None) -> str:  # type: ignore[override]  # torch's stub
         return f"AutogradTensor(child={self.child!r})"
 
     def get(self) -> Any:
@@ -102,6 +108,7 @@ class AutogradTensor(torch.Tensor):
                     node.stored_grad = AutogradTensor(
                         g if old is None else old.child + g, requires_grad=False)
                 continue
+            assert node.backward_rule is not None  # _record gives every non-leaf its rule
             for parent, pg in zip(node.parents, node.backward_rule(g)):
                 if pg is None or not isinstance(parent, AutogradTensor):
                     continue
@@ -111,7 +118,8 @@ class AutogradTensor(torch.Tensor):
     # ---- every torch call on it comes here ---------------------------------------------------
 
     @classmethod
-    def __torch_dispatch__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None):
+    def __torch_dispatch__(  # type: ignore[override]  # torch stubs the disabled default
+            cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         raise RuntimeError(f"internal error: a shared value reached the dispatcher in {func}")
 
     @classmethod

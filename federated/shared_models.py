@@ -57,17 +57,21 @@ def module_fix_precision(self: nn.Module, *args: Any, **kwargs: Any) -> nn.Modul
     for sub in self.modules():
         for name in list(sub._parameters):
             if (id(sub), name) in encoded:
-                sub._parameters[name] = encoded[(id(sub), name)]
+                # the encoded value stands in for the Parameter, as in PySyft 0.2
+                sub._parameters[name] = encoded[(id(sub), name)]  # type: ignore[assignment]
     return self
 
 
 def module_share(self: nn.Module, *workers: Any, **kwargs: Any) -> nn.Module:
     """Secret-share every (fixed-precision) parameter among `workers`, in place."""
-    params = [(sub, name, p) for sub in self.modules() for name, p in sub._parameters.items()
-              if p is not None]
-    if any(not isinstance(p, FixedPrecisionTensor) for _, _, p in params):
+    # after fix_precision the values are not Parameters, whatever torch's annotation says
+    params: list[tuple[nn.Module, str, object]] = [
+        (sub, name, p) for sub in self.modules() for name, p in sub._parameters.items()
+        if p is not None]
+    encoded = [(sub, name, p) for sub, name, p in params if isinstance(p, FixedPrecisionTensor)]
+    if len(encoded) != len(params):
         raise TypeError("share the model after encoding it: model.fix_precision().share(...)")
-    shared = [(sub, name, p.share(*workers, **kwargs)) for sub, name, p in params]
+    shared = [(sub, name, p.share(*workers, **kwargs)) for sub, name, p in encoded]
     for sub, name, value in shared:
         sub._parameters[name] = value
     return self

@@ -111,13 +111,13 @@ def _check_catalog(
         is_comment = message.context == comments.CONTEXT
         for problem in structure.problems(message.msgid, string, comment=is_comment):
             problems.append(f"{origin}: {problem}: {quoted}")
-        for problem in glossary.problems(terms, message.msgid, string):
-            problems.append(f"{origin}: {problem}: {quoted}")
-    for index, problem in glossary.first_use_problems(terms, published):
+        for term_problem in glossary.problems(terms, message.msgid, string):
+            problems.append(f"{origin}: {term_problem}: {quoted}")
+    for index, term_problem in glossary.first_use_problems(terms, published):
         message = sources.messages[index]
         entry = catalog.get(message.msgid, context=message.context)
         origin = _origin(where, entry, sources.template_path, message.line)
-        problems.append(f"{origin}: {problem}: {excerpt(message.msgid)!r}")
+        problems.append(f"{origin}: {term_problem}: {excerpt(message.msgid)!r}")
     wanted = {message.key for message in sources.messages}
     for entry in catalog:
         if entry.id and (entry.id, entry.context) not in wanted:

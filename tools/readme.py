@@ -189,24 +189,26 @@ def check(project: Project, locale: str, terms: list[glossary.Term]) -> tuple[in
         quoted = repr(_excerpt(message.msgid))
         state = catalogs.status(catalog, message)
         entry = catalog.get(message.msgid, context=message.context)
-        published.append((message.msgid, entry.string if state == "translated" else None))
+        string = catalogs.string_of(entry)  # "" when there is no entry
+        published.append((message.msgid, string if state == "translated" else None))
         untranslated = catalogs.untranslated_problem(state)
         if untranslated is not None:
             problems.append(f"{origin(message)}: {untranslated}: {quoted}")
             continue
         one_line = message.context in (COMMENT, LINE)
-        for problem in structure.problems(message.msgid, entry.string, comment=one_line):
+        for problem in structure.problems(message.msgid, string, comment=one_line):
             problems.append(f"{origin(message)}: {problem}: {quoted}")
-        for problem in glossary.problems(terms, message.msgid, entry.string):
-            problems.append(f"{origin(message)}: {problem}: {quoted}")
-    for index, problem in glossary.lesson_problems(terms, published):
-        problems.append(f"{origin(found[index])}: {problem}: {_excerpt(found[index].msgid)!r}")
+        for term_problem in glossary.problems(terms, message.msgid, string):
+            problems.append(f"{origin(message)}: {term_problem}: {quoted}")
+    for index, term_problem in glossary.lesson_problems(terms, published):
+        problems.append(
+            f"{origin(found[index])}: {term_problem}: {_excerpt(found[index].msgid)!r}")
     wanted = {message.key for message in found}
     for entry in catalog:
         if entry.id and (entry.id, entry.context) not in wanted:
             problems.append(
                 f"{where}:{entry.lineno}: not in {SOURCE} any more (run `make translate`):"
-                f" {_excerpt(entry.id)!r}"
+                f" {_excerpt(catalogs.id_of(entry))!r}"
             )
     output = project.relative(readme.output)
     if not readme.output.exists():

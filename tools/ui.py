@@ -155,8 +155,8 @@ def check(project: Project, locale: str, terms: list[glossary.Term]) -> tuple[in
         string = catalogs.string_of(entry)
         for problem in placeholder_problems(label.msgid, string):
             problems.append(f"{origin}: {problem}: {quoted}")
-        for problem in glossary.problems(terms, label.msgid, string):
-            problems.append(f"{origin}: {problem}: {quoted}")
+        for term_problem in glossary.problems(terms, label.msgid, string):
+            problems.append(f"{origin}: {term_problem}: {quoted}")
     wanted = {label.msgid for label in found}
     for entry in catalog:
         if entry.id and entry.id not in wanted:

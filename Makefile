@@ -92,8 +92,9 @@ run: install
 
 benchmark: install
 	$(PY) benchmarks/training_step.py
+	$(PY) benchmarks/privacy.py
 
-# The distribution as `pip install` gets it: build/dist/federated_pysyft-*.whl.
+# The distribution as `pip install` gets it: build/dist/federated_classroom-*.whl.
 wheel: install
 	$(PY) -m pip wheel -q --no-deps --no-build-isolation -w build/dist .
 

@@ -69,14 +69,19 @@ class Executor:
         real_args = self._resolve(args, handles, inputs)
         real_kwargs = dict(zip(kwargs, self._resolve(tuple(kwargs.values()), handles, inputs))) \
             if kwargs else {}
-        written = self._written(func, args, kwargs)
-        self.policy.before_call(func, inputs, written)
+        # The policy is asked once whether it watches anything; a worker holding no
+        # private data (most steps of most lessons) then pays nothing for it.
+        watched = self.policy.active
+        if watched:
+            written = self._written(func, args, kwargs)
+            self.policy.before_call(func, inputs, written)
         result = func(*real_args, **real_kwargs)
         if refresh is None or not (func in RESHAPING or "out" in real_kwargs):
             refresh = _unchanged
         outputs: list[int] = []
         wrapped = self._wrap(result, func, handles, wrap, refresh, outputs)
-        self.policy.after_call(func, inputs, outputs, written)
+        if watched:
+            self.policy.after_call(func, inputs, outputs, written)
         return wrapped
 
     def _resolve(self, items: Sequence[Any], handles: dict[int, Any],

@@ -48,6 +48,12 @@ class PrivacyPolicy:
         self._private: set[int] = set()  # raw private data and its trivial copies
         self._budgets: dict[int, float] = {}  # epsilon left per loaded dataset
 
+    @property
+    def active(self) -> bool:
+        """Whether anything here is private: if not, `before_call`/`after_call` have
+        nothing to do and the executor skips them."""
+        return bool(self._private)
+
     def is_private(self, obj_id: int) -> bool:
         return obj_id in self._private
 

@@ -214,7 +214,8 @@ class VirtualWorker:
                 and self.store.get(cached.id_at_location) is grad:
             return cached
         grad_id = self.store.register(grad)
-        self.policy.after_call(GET_GRAD, [pointer.id_at_location], [grad_id], [])
+        if self.policy.active:
+            self.policy.after_call(GET_GRAD, [pointer.id_at_location], [grad_id], [])
         fresh = self._point(grad_id, grad)
         pointer._cache_grad(fresh)
         return fresh

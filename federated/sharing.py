@@ -125,11 +125,8 @@ class AdditiveSharingTensor:
         return self._reconstruct()
 
     def _reconstruct(self) -> torch.Tensor:
-        total = None
-        for pointer in self.shares.values():
-            value = pointer.get()
-            total = value if total is None else total + value
-        return total
+        values = [pointer.get() for pointer in self.shares.values()]
+        return sum(values[1:], start=values[0])  # int64 addition wraps around the ring
 
     # ---- share-wise operations ---------------------------------------------------------------
 

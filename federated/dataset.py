@@ -44,7 +44,7 @@ class BaseDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def send(self, worker: Worker) -> BaseDataset:
         """A copy of this dataset on `worker`."""
-        return BaseDataset(self.data.send(worker), self.targets.send(worker))
+        return BaseDataset(worker.receive(self.data), worker.receive(self.targets))
 
     def federate(self, workers: Sequence[Worker]) -> FederatedDataset:
         """Split into len(workers) consecutive parts; part i goes to workers[i]."""

@@ -27,11 +27,12 @@ PLAIN_RESULTS = (type(None), bool, int, float, complex, str, torch.Size, torch.d
                  torch.device, torch.layout, torch.memory_format)
 # In-place ops that can change their tensor's shape. After any other in-place op the
 # handle's shape is still right, so the caller's `refresh` is not needed.
+_DATA: Any = torch.Tensor.data  # a C descriptor, though torch's stubs call it an attribute
 RESHAPING = frozenset({
     torch.Tensor.resize_, torch.Tensor.resize_as_, torch.Tensor.squeeze_,
     torch.Tensor.unsqueeze_, torch.Tensor.t_, torch.Tensor.transpose_,
     torch.Tensor.swapaxes_, torch.Tensor.swapdims_, torch.Tensor.as_strided_,
-    torch.Tensor.set_, torch.Tensor.data.__set__,
+    torch.Tensor.set_, _DATA.__set__,
 })
 _IN_PLACE_DUNDERS = frozenset({
     "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__",

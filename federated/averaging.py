@@ -146,8 +146,8 @@ def dp_avg(models: Sequence[nn.Module], start: nn.Module | None,
 
 def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
                 crypto_provider: Worker | None, precision: int) -> nn.Module:
-    owners = [_module.location(m) for m in models]
-    if len(models) < 2 or any(w is None for w in owners) or \
+    owners = [w for w in map(_module.location, models) if w is not None]
+    if len(models) < 2 or len(owners) != len(models) or \
             len({w.id for w in owners}) != len(owners):
         raise ValueError(
             "secure averaging needs two or more models, each on its own owner's worker "
@@ -166,12 +166,12 @@ def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
             if not target.dtype.is_floating_point:
                 target.copy_(tensors[0][j][0].copy().get())  # a counter, not data
                 continue
-            total = None
+            shared = []
             for column, fraction in zip(tensors, fractions):
                 weighted = column[j][0] * fraction  # computed on its owner's worker
                 encoded = FixedPrecisionTensor.from_float(weighted, precision).child
-                shared = AdditiveSharingTensor.share(encoded, owners, crypto_provider)
-                total = shared if total is None else total + shared
+                shared.append(AdditiveSharingTensor.share(encoded, owners, crypto_provider))
+            total = sum(shared[1:], start=shared[0])
             target.copy_(FixedPrecisionTensor(total.get(), precision).float_precision())
     return average
 

@@ -175,13 +175,12 @@ def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
                 # a counter, not data; the models are on their owners, so this is a pointer
                 target.copy_(cast("PointerTensor", tensors[0][j][0]).copy().get())
                 continue
-            total = None
+            shared = []
             for column, fraction in zip(tensors, fractions):
                 weighted = column[j][0] * fraction  # computed on its owner's worker
                 encoded = FixedPrecisionTensor.from_float(weighted, precision).child
-                shared = AdditiveSharingTensor.share(encoded, owners, crypto_provider)
-                total = shared if total is None else total + shared
-            assert total is not None  # there are two models or more
+                shared.append(AdditiveSharingTensor.share(encoded, located, crypto_provider))
+            total = sum(shared[1:], start=shared[0])  # two models or more: checked above
             target.copy_(FixedPrecisionTensor(total.get(), precision).float_precision())
     return average
 

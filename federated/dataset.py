@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import Dataset
 
-from federated.pointer import PointerTensor
-
 if TYPE_CHECKING:
     from federated.contract import Worker
 
@@ -44,7 +42,7 @@ class BaseDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def send(self, worker: Worker) -> BaseDataset:
         """A copy of this dataset on `worker`."""
-        return BaseDataset(self.data.send(worker), self.targets.send(worker))
+        return BaseDataset(worker.receive(self.data), worker.receive(self.targets))
 
     def federate(self, workers: Sequence[Worker]) -> FederatedDataset:
         """Split into len(workers) consecutive parts; part i goes to workers[i]."""
@@ -65,7 +63,13 @@ class FederatedDataset:
     """One `BaseDataset` per worker, found by worker id: `fed["bob"]`."""
 
     def __init__(self, datasets: Sequence[BaseDataset]) -> None:
-        self.datasets = {d.location.id: d for d in datasets}
+        self.datasets: dict[str, BaseDataset] = {}
+        for d in datasets:
+            where = d.location
+            if where is None:
+                raise ValueError("a FederatedDataset holds datasets on workers: send each "
+                                 "one first, e.g. dataset.send(bob)")
+            self.datasets[where.id] = d
         if len(self.datasets) != len(datasets):
             raise ValueError("a FederatedDataset holds one dataset per worker")
 
@@ -101,19 +105,21 @@ class FederatedDataLoader:
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.generator = torch.Generator().manual_seed(seed)
 
-    def batches(self, worker_id: str) -> Iterator[tuple[PointerTensor, PointerTensor]]:
+    def batches(self, worker_id: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """One epoch of batches from one worker."""
         dataset = self.federated_dataset[worker_id]
         n = len(dataset)
         if self.shuffle:
-            order = torch.randperm(n, generator=self.generator).send(dataset.location)
+            where = dataset.location
+            assert where is not None  # FederatedDataset refuses datasets that are here
+            order = where.receive(torch.randperm(n, generator=self.generator))
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
             if self.drop_last and stop - start < self.batch_size:
                 break
             yield dataset[order[start:stop]] if self.shuffle else dataset[start:stop]
 
-    def __iter__(self) -> Iterator[tuple[PointerTensor, PointerTensor]]:
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for worker_id in self.federated_dataset.workers:
             yield from self.batches(worker_id)
 

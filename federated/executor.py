@@ -27,11 +27,12 @@ PLAIN_RESULTS = (type(None), bool, int, float, complex, str, torch.Size, torch.d
                  torch.device, torch.layout, torch.memory_format)
 # In-place ops that can change their tensor's shape. After any other in-place op the
 # handle's shape is still right, so the caller's `refresh` is not needed.
+_DATA: Any = torch.Tensor.data  # a C descriptor, though torch's stubs call it an attribute
 RESHAPING = frozenset({
     torch.Tensor.resize_, torch.Tensor.resize_as_, torch.Tensor.squeeze_,
     torch.Tensor.unsqueeze_, torch.Tensor.t_, torch.Tensor.transpose_,
     torch.Tensor.swapaxes_, torch.Tensor.swapdims_, torch.Tensor.as_strided_,
-    torch.Tensor.set_, torch.Tensor.data.__set__,
+    torch.Tensor.set_, _DATA.__set__,
 })
 _IN_PLACE_DUNDERS = frozenset({
     "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__",
@@ -69,21 +70,28 @@ class Executor:
         real_args = self._resolve(args, handles, inputs)
         real_kwargs = dict(zip(kwargs, self._resolve(tuple(kwargs.values()), handles, inputs))) \
             if kwargs else {}
-        written = self._written(func, args, kwargs)
-        self.policy.before_call(func, inputs, written)
+        # The policy is asked once whether it watches anything here; a worker holding no
+        # private data (most steps of most lessons) then skips its checks. The guard
+        # around the call itself is the policy's to give (fresh memory is filled once
+        # any worker in the process holds private data).
+        watched = self.policy.active
+        written = self._written(func, args, kwargs) if watched else []
+        if watched:
+            self.policy.before_call(func, inputs, written)
         guard = self.policy.running(func, inputs, real_args, real_kwargs)
-        if guard is None:  # no private data in this process: nothing to watch
+        if guard is None:
             result = func(*real_args, **real_kwargs)
         else:
             with guard:
                 result = func(*real_args, **real_kwargs)
-        if not isinstance(result, torch.Tensor):
+        if watched and not isinstance(result, torch.Tensor):
             self.policy.check_result(func, inputs, written, result)
         if refresh is None or not (func in RESHAPING or "out" in real_kwargs):
             refresh = _unchanged
         outputs: list[int] = []
         wrapped = self._wrap(result, func, handles, wrap, refresh, outputs)
-        self.policy.after_call(func, inputs, outputs, written)
+        if watched:
+            self.policy.after_call(func, inputs, outputs, written)
         return wrapped
 
     def _resolve(self, items: Sequence[Any], handles: dict[int, Any],

@@ -30,8 +30,11 @@ from federated.policy import func_name
 if TYPE_CHECKING:
     from federated.contract import Worker
 
-GET_GRAD = torch.Tensor.grad.__get__  # what torch calls for `t.grad`, `t.grad = g`
-SET_GRAD = torch.Tensor.grad.__set__
+# torch's stubs declare `grad` a plain `Tensor | None` attribute; at run time it is a
+# C descriptor, and these two are what torch calls for `t.grad` and `t.grad = g`.
+_GRAD_DESCRIPTOR: Any = torch.Tensor.grad
+GET_GRAD = _GRAD_DESCRIPTOR.__get__
+SET_GRAD = _GRAD_DESCRIPTOR.__set__
 _CPU = torch.device("cpu")
 
 
@@ -163,13 +166,13 @@ class PointerTensor(torch.Tensor):
 
     # ---- moving values between here and the workers -------------------------------------
 
-    def send(self, worker: Worker) -> PointerTensor:  # type: ignore[override]
+    def send(self, worker: Worker) -> PointerTensor:
         """Send this pointer itself to `worker`, making a chain: we point to `worker`,
         `worker` points to where the value is."""
         self._check_live()
         return worker.receive(self)
 
-    def get(self) -> Any:  # type: ignore[override]
+    def get(self) -> Any:
         """Bring the value here. The worker forgets it; this pointer is used up."""
         self._check_live()
         value = self.location.fetch(self.id_at_location)
@@ -199,8 +202,8 @@ class PointerTensor(torch.Tensor):
 
     # ---- the gradient ----------------------------------------------------------------------
 
-    @property
-    def grad(self) -> PointerTensor | None:  # type: ignore[override]
+    @property  # type: ignore[override]  # a pointer's gradient is a pointer, or None
+    def grad(self) -> PointerTensor | None:
         """A pointer to the gradient on the worker, or None.
 
         A property of its own rather than torch's: an optimizer reads `p.grad` three times
@@ -220,7 +223,8 @@ class PointerTensor(torch.Tensor):
 
     # ---- Python protocol -----------------------------------------------------------------
 
-    def __repr__(self, *, tensor_contents: Any = None) -> str:
+    # torch's stub names the keyword `Any` (a stub generator's slip), hence the ignore
+    def __repr__(self, *, tensor_contents: Any = None) -> str:  # type: ignore[override]
         with DisableTorchFunctionSubclass():
             shape = tuple(self.shape)
         where = getattr(self.location, "id", self.location)
@@ -250,10 +254,22 @@ class PointerTensor(torch.Tensor):
         except Exception:  # interpreter shutdown, or a worker already gone: nothing to free
             return
 
+    if TYPE_CHECKING:  # what torch's stubs cannot know: arithmetic on pointers gives pointers
+        def __add__(self, other: Any) -> PointerTensor: ...
+        def __radd__(self, other: Any) -> PointerTensor: ...
+        def __sub__(self, other: Any) -> PointerTensor: ...
+        def __rsub__(self, other: Any) -> PointerTensor: ...
+        def __mul__(self, other: Any) -> PointerTensor: ...
+        def __rmul__(self, other: Any) -> PointerTensor: ...
+        def __matmul__(self, other: Any) -> PointerTensor: ...
+        def __neg__(self) -> PointerTensor: ...
+
     # ---- the forwarding itself -----------------------------------------------------------
 
+    # torch's stub types the disabled default (a plain function), hence the ignore
     @classmethod
-    def __torch_dispatch__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None):
+    def __torch_dispatch__(  # type: ignore[override]
+            cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         raise RuntimeError(f"internal error: a pointer reached the dispatcher in {func}")
 
     @classmethod

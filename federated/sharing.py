@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -78,7 +78,7 @@ class AdditiveSharingTensor:
         last = secret - sum(masks) if masks else secret
         values = [last, *masks]
         traffic.shared(secret.numel(), len(workers))
-        return cls({w.id: v.send(w) for w, v in zip(workers, values)}, workers, crypto_provider)
+        return cls({w.id: w.receive(v) for w, v in zip(workers, values)}, workers, crypto_provider)
 
     @classmethod
     def _share_remote(cls, secret: PointerTensor, workers: list[Any],
@@ -90,8 +90,8 @@ class AdditiveSharingTensor:
         for mask in masks:
             rest = rest - mask
         shares = {}
-        for worker, piece in zip(workers, [rest, *masks]):
-            shares[worker.id] = piece.move(worker)
+        for worker, piece in zip(workers, [rest, *masks]):  # pointers on the secret's worker
+            shares[worker.id] = cast(PointerTensor, piece).move(worker)
         return cls(shares, workers, crypto_provider)
 
     @property
@@ -112,8 +112,7 @@ class AdditiveSharingTensor:
         """A public int64 value as a trivial sharing: the first holder has it, the others
         zero. Lets public and shared values go through one code path."""
         value = torch.as_tensor(value, dtype=torch.int64)
-        shares = {w: value.send(p.location) if i == 0 else
-                  torch.zeros_like(value).send(p.location)
+        shares = {w: p.location.receive(value if i == 0 else torch.zeros_like(value))
                   for i, (w, p) in enumerate(like.shares.items())}
         return cls(shares, like.workers, like.crypto_provider)
 
@@ -126,15 +125,14 @@ class AdditiveSharingTensor:
         return self._reconstruct()
 
     def _reconstruct(self) -> torch.Tensor:
-        total = None
-        for pointer in self.shares.values():
-            value = pointer.get()
-            total = value if total is None else total + value
-        return total
+        values = [pointer.get() for pointer in self.shares.values()]
+        return sum(values[1:], start=values[0])  # int64 addition wraps around the ring
 
     # ---- share-wise operations ---------------------------------------------------------------
 
-    def _new(self, shares: dict[str, PointerTensor]) -> AdditiveSharingTensor:
+    def _new(self, shares: dict[str, Any]) -> AdditiveSharingTensor:
+        """Shares computed from these: pointers, though torch's stubs call the results of
+        operations on pointers `Tensor`."""
         return AdditiveSharingTensor(shares, self.workers, self.crypto_provider)
 
     def _check(self, other: AdditiveSharingTensor) -> None:
@@ -148,7 +146,7 @@ class AdditiveSharingTensor:
         """A public operand where share `worker_id` is: a number, or a tensor sent there."""
         if value.dim() == 0:
             return int(value)
-        return value.send(self.shares[worker_id].location)
+        return self.shares[worker_id].location.receive(value)
 
     def __add__(self, other: Any) -> AdditiveSharingTensor:
         if isinstance(other, AdditiveSharingTensor):
@@ -214,9 +212,9 @@ class AdditiveSharingTensor:
         shares = {}
         for w, c_share in c.shares.items():
             where = self.shares[w].location
-            eps, dlt = epsilon.send(where), delta.send(where)
+            eps, dlt = where.receive(epsilon), where.receive(delta)
             z = c_share + op(eps, b.shares[w]) + op(a.shares[w], dlt)
-            shares[w] = z + op(epsilon, delta).send(where) if w == first else z
+            shares[w] = z + where.receive(op(epsilon, delta)) if w == first else z
         return self._new(shares)
 
     def matmul(self, other: Any) -> AdditiveSharingTensor:
@@ -224,14 +222,14 @@ class AdditiveSharingTensor:
         if isinstance(other, AdditiveSharingTensor):
             return self._beaver(other, torch.matmul)
         public = torch.as_tensor(other, dtype=torch.int64)
-        return self._new({w: s @ public.send(s.location) for w, s in self.shares.items()})
+        return self._new({w: s @ s.location.receive(public) for w, s in self.shares.items()})
 
     mm = matmul
     __matmul__ = matmul
 
     def __rmatmul__(self, other: Any) -> AdditiveSharingTensor:
         public = torch.as_tensor(other, dtype=torch.int64)
-        return self._new({w: public.send(s.location) @ s for w, s in self.shares.items()})
+        return self._new({w: s.location.receive(public) @ s for w, s in self.shares.items()})
 
     def refresh(self) -> AdditiveSharingTensor:
         """The same value in fresh shares: the first holder draws a random mask for each
@@ -241,7 +239,7 @@ class AdditiveSharingTensor:
         for w, share in others:
             mask = random_ring(None, like=mine)
             mine = mine + mask
-            shares[w] = share - mask.move(share.location)
+            shares[w] = share - cast(PointerTensor, mask).move(share.location)
         traffic.shared(self.numel() * len(others), 1)
         return self._new({first: mine, **shares})
 
@@ -354,7 +352,8 @@ def open_together(values: Sequence[AdditiveSharingTensor]) -> list[torch.Tensor]
 
 def random_on(provider: Any, shape: Any) -> PointerTensor:
     """Uniform ring elements made on `provider` (nobody else sees them)."""
-    return random_ring(None, like=torch.zeros(shape, dtype=torch.int64).send(provider))
+    made = random_ring(None, like=provider.receive(torch.zeros(shape, dtype=torch.int64)))
+    return cast(PointerTensor, made)  # computed through a pointer: a pointer
 
 
 def deal(provider: Any, values: Sequence[PointerTensor],

@@ -183,6 +183,7 @@ class VirtualWorker:
     def copy_object(self, obj_id: int) -> PointerTensor:
         """Copy an object here and point to the copy."""
         obj = self.store[obj_id]
+        copy: torch.Tensor
         if isinstance(obj, PointerTensor):
             copy = obj.copy()
         else:  # a copied model's parameters stay parameters: the model exit is for them
@@ -216,7 +217,8 @@ class VirtualWorker:
                 and self.store.get(cached.id_at_location) is grad:
             return cached
         grad_id = self.store.register(grad)
-        self.policy.after_call(GET_GRAD, [pointer.id_at_location], [grad_id], [])
+        if self.policy.active:
+            self.policy.after_call(GET_GRAD, [pointer.id_at_location], [grad_id], [])
         fresh = self._point(grad_id, grad)
         pointer._cache_grad(fresh)
         return fresh

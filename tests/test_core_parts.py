@@ -69,6 +69,8 @@ def test_an_in_place_result_keeps_its_handle_and_is_refreshed_only_if_reshaped()
 
 
 class Refusing(PrivacyPolicy):
+    active = True  # hear every call, not only those touching private data
+
     def before_call(self, func, inputs, written):
         self.seen = (inputs, written)
         raise PermissionError("no")
@@ -91,6 +93,8 @@ def test_the_policy_hears_inputs_outputs_and_what_was_written():
     calls = []
 
     class Listening(PrivacyPolicy):
+        active = True  # hear every call, not only those touching private data
+
         def after_call(self, func, inputs, outputs, written):
             calls.append((func.__name__, list(inputs), list(outputs), list(written)))
 

@@ -80,3 +80,10 @@ def test_bad_input_is_refused(workers):
     with pytest.raises(ValueError, match="already on a worker"):
         remote.federate(workers)
     assert len(workers[0].objects) == before and len(workers[1].objects) == 0
+
+
+def test_a_federated_dataset_of_local_data_says_to_send_it_first():
+    local = dataset(4)
+    with pytest.raises(ValueError, match="send each one first"):
+        sy.FederatedDataset([local])
+    assert local.location is None  # nothing was sent on the learner's behalf

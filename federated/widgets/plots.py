@@ -157,8 +157,9 @@ class AccuracyPlot(widgets.VBox):
 
         _font_manager()
         families = ["DejaVu Sans"]
-        if self.t.lang not in LATIN and devanagari_font() is not None:
-            families.append(devanagari_font())
+        devanagari = devanagari_font() if self.t.lang not in LATIN else None
+        if devanagari is not None:
+            families.append(devanagari)
         font = {"family": families}
         figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, layout="constrained")
         axes = figure.add_subplot()

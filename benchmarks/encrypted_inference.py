@@ -49,7 +49,7 @@ def trained_model() -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
     for _ in range(8):
         for i in range(0, 1500, 32):
             opt.zero_grad()
-            F.cross_entropy(model(images[i:i + 32]), labels[i:i + 32]).backward()
+            F.cross_entropy(model(images[i : i + 32]), labels[i : i + 32]).backward()
             opt.step()
     return model, images[1500:], labels[1500:]
 
@@ -72,8 +72,11 @@ def main() -> None:
             model(images).argmax(dim=1)
             plain_times.append(time.process_time() - start)
 
-    shared_model = copy.deepcopy(model).fix_precision().share(bob, alice, crypto_provider=carol,
-                                                              protocol="fss")
+    shared_model = (
+        copy.deepcopy(model)
+        .fix_precision()
+        .share(bob, alice, crypto_provider=carol, protocol="fss")
+    )
     enc_times = []
     for _ in range(args.repeats):
         with torch.no_grad(), traffic.measure() as cost:
@@ -86,8 +89,7 @@ def main() -> None:
     accuracy = (plain_pred == labels).float().mean().item()
     enc_accuracy = (enc_pred == labels).float().mean().item()
     agree = (plain_pred == enc_pred).sum().item()
-    print(f"digits CNN, {len(images)} test images in one batch; comparisons: "
-          f"{comparison.PROTOCOL}")
+    print(f"digits CNN, {len(images)} test images in one batch; comparisons: {comparison.PROTOCOL}")
     print(f"{'':22}{'plain':>14}{'encrypted':>14}{'ratio':>10}")
     print(f"{'CPU seconds':22}{plain_s:14.4f}{enc_s:14.2f}{enc_s / plain_s:10.0f}")
     print(f"{'rounds':22}{0:14d}{cost.rounds:14d}")

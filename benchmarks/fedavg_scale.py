@@ -51,8 +51,9 @@ def mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
 
 
-def train(model: nn.Module, batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
-          ) -> None:
+def train(
+    model: nn.Module, batches: Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]
+) -> None:
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     for _ in range(EPOCHS):
         for data, target in batches():
@@ -61,14 +62,16 @@ def train(model: nn.Module, batches: Callable[[], Iterable[tuple[torch.Tensor, t
             opt.step()
 
 
-def epoch_batches(x: torch.Tensor, y: torch.Tensor, seed: int
-                  ) -> Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]:
+def epoch_batches(
+    x: torch.Tensor, y: torch.Tensor, seed: int
+) -> Callable[[], Iterable[tuple[torch.Tensor, torch.Tensor]]]:
     generator = torch.Generator().manual_seed(seed)
 
     def batches() -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
         order = torch.randperm(len(x), generator=generator)
         for start in range(0, len(x), BATCH):
-            yield x[order[start:start + BATCH]], y[order[start:start + BATCH]]
+            yield x[order[start : start + BATCH]], y[order[start : start + BATCH]]
+
     return batches
 
 
@@ -91,8 +94,9 @@ def run_plain(n: int, rounds: int, total: int) -> float:
             counts.append(len(px))
         total_count = float(sum(counts))
         with torch.no_grad():
-            average = {k: sum(s[k] * (c / total_count) for s, c in zip(states, counts))
-                       for k in states[0]}
+            average = {
+                k: sum(s[k] * (c / total_count) for s, c in zip(states, counts)) for k in states[0]
+            }
         model.load_state_dict(average)
     return accuracy(model, tx, ty)
 
@@ -118,15 +122,21 @@ def run_workers(n: int, rounds: int, total: int) -> float:
 
 def run_flower(n: int, rounds: int, total: int) -> float:
     from federated import flower
+
     x, y, tx, ty = digits(total)
 
     def part(i: int, count: int) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.tensor_split(x, count)[i], torch.tensor_split(y, count)[i]
 
     history = flower.History()
-    flower.simulate(flower.client_app(mlp, train, part, batch_size=BATCH),
-                    flower.server_app(mlp, lambda m: accuracy(m, tx, ty), rounds=rounds,
-                                      clients=n, history=history), n, cpus=2)
+    flower.simulate(
+        flower.client_app(mlp, train, part, batch_size=BATCH),
+        flower.server_app(
+            mlp, lambda m: accuracy(m, tx, ty), rounds=rounds, clients=n, history=history
+        ),
+        n,
+        cpus=2,
+    )
     return history.accuracies[-1]
 
 
@@ -138,17 +148,20 @@ def one(engine: str, n: int, rounds: int, total: int) -> dict[str, float]:
     torch.set_num_threads(1)
     start_wall, start_cpu = time.perf_counter(), time.process_time()
     acc = ENGINES[engine](n, rounds, total)
-    return {"seconds": time.perf_counter() - start_wall,
-            "cpu_seconds": time.process_time() - start_cpu,
-            "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "accuracy": acc}
+    return {
+        "seconds": time.perf_counter() - start_wall,
+        "cpu_seconds": time.process_time() - start_cpu,
+        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "accuracy": acc,
+    }
 
 
 def spawn(engine: str, n: int, rounds: int, total: int, timeout: float) -> dict[str, float]:
     command = [sys.executable, __file__, "--one", engine, str(n), str(rounds), str(total)]
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              start_new_session=True)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, start_new_session=True
+        )
     except subprocess.TimeoutExpired:
         return {"error": f"over {timeout:.0f} s"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -160,8 +173,9 @@ def spawn(engine: str, n: int, rounds: int, total: int, timeout: float) -> dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[10, 100, 1000])
-    parser.add_argument("--flower-max", type=int, default=100,
-                        help="run Flower only up to this many clients")
+    parser.add_argument(
+        "--flower-max", type=int, default=100, help="run Flower only up to this many clients"
+    )
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--fit", type=int, help="only check that this many clients fit")
     parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
@@ -191,8 +205,11 @@ def main() -> None:
                 continue
             plain = r["cpu_seconds"] if engine == "pytorch" else plain
             ratio = f" ({r['cpu_seconds'] / plain:.2f}x)" if plain and engine != "pytorch" else ""
-            print(f"| {n} | {engine} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f}{ratio} | "
-                  f"{r['peak_mib']:.0f} | {r['accuracy']:.3f} |", flush=True)
+            print(
+                f"| {n} | {engine} | {r['seconds']:.2f} | {r['cpu_seconds']:.2f}{ratio} | "
+                f"{r['peak_mib']:.0f} | {r['accuracy']:.3f} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

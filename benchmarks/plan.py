@@ -83,14 +83,20 @@ def main() -> None:
         bob = sy.RemoteWorker(hook, id="bob", port=process.port)
         rows.append(("remote", *measure(bob, model, batch, 200)))
         bob.close()
-    print(f"torch {torch.__version__}, 1 thread; forward pass of a "
-          f"{len(model.graph.ops)}-operation classifier, batch 32: plain PyTorch "
-          f"{plain * 1e6:.0f} us")
-    print(f"{'worker':8} {'plan':>10} {'one by one':>12} {'plan/plain':>11} "
-          f"{'ops/plain':>10} {'ops/plan':>9}")
+    print(
+        f"torch {torch.__version__}, 1 thread; forward pass of a "
+        f"{len(model.graph.ops)}-operation classifier, batch 32: plain PyTorch "
+        f"{plain * 1e6:.0f} us"
+    )
+    print(
+        f"{'worker':8} {'plan':>10} {'one by one':>12} {'plan/plain':>11} "
+        f"{'ops/plain':>10} {'ops/plan':>9}"
+    )
     for name, plan_time, ops_time in rows:
-        print(f"{name:8} {plan_time * 1e6:8.0f}us {ops_time * 1e6:10.0f}us "
-              f"{plan_time / plain:11.1f} {ops_time / plain:10.1f} {ops_time / plan_time:9.2f}")
+        print(
+            f"{name:8} {plan_time * 1e6:8.0f}us {ops_time * 1e6:10.0f}us "
+            f"{plan_time / plain:11.1f} {ops_time / plain:10.1f} {ops_time / plan_time:9.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -100,14 +100,15 @@ def mlp_step(bob: sy.VirtualWorker, private: bool) -> tuple[float, float, float]
     x, y = torch.randn(512, 64), torch.randint(0, 10, (512,))
 
     def make() -> tuple[nn.Module, optim.Optimizer]:
-        model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                              nn.Linear(256, 10))
+        model = nn.Sequential(
+            nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+        )
         return model, optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     plain_model, plain_opt = make()
     fed_model, fed_opt = make()
     fed_model.send(bob)
-    batches = [(x[i:i + 256], y[i:i + 256]) for i in (0, 256)]
+    batches = [(x[i : i + 256], y[i : i + 256]) for i in (0, 256)]
     if private:
         for i, (a, b) in enumerate(batches):
             bob.load(a, tag=f"#x{i}", private=True)
@@ -126,8 +127,11 @@ def mlp_step(bob: sy.VirtualWorker, private: bool) -> tuple[float, float, float]
         loss.backward()
         opt.step()
 
-    return paired(lambda: step(plain_model, plain_opt, batches),
-                  lambda: step(fed_model, fed_opt, fed_batches), 40)
+    return paired(
+        lambda: step(plain_model, plain_opt, batches),
+        lambda: step(fed_model, fed_opt, fed_batches),
+        40,
+    )
 
 
 def main() -> None:
@@ -138,11 +142,14 @@ def main() -> None:
         ("seed's toy step (send, step, get)", toy_loop),
         ("MLP step, 256x64 batch", mlp_step),
     ]
-    rows: list[Row] = [("one op: a worker without a policy / with it (ratio = its cost)",
-                         *policy_itself(hook))]
-    situations = [("no private data in the process", False, False),
-                  ("public data, private data elsewhere", True, False),
-                  ("on private data", True, True)]
+    rows: list[Row] = [
+        ("one op: a worker without a policy / with it (ratio = its cost)", *policy_itself(hook))
+    ]
+    situations = [
+        ("no private data in the process", False, False),
+        ("public data, private data elsewhere", True, False),
+        ("on private data", True, True),
+    ]
     for situation, elsewhere, private in situations:
         for name, bench in benches:
             bob = sy.VirtualWorker(hook, id=f"bob-{len(rows)}")

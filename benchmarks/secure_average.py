@@ -47,14 +47,22 @@ def main() -> None:
     setup = time.process_time() - start
     masks = cpu(lambda: secagg.secure_average(models, weights, session=session), args.repeats)
     committee = cpu(lambda: secagg.committee_average(models, weights), args.repeats)
-    rows = [("plain federated_avg", plain), ("masks, one round", masks),
-            ("masks, setup (once)", setup), ("committee of 3", committee)]
+    rows = [
+        ("plain federated_avg", plain),
+        ("masks, one round", masks),
+        ("masks, setup (once)", setup),
+        ("committee of 3", committee),
+    ]
     if not args.skip_lesson6:
         hook = sy.TorchHook(torch)
         owners = [sy.VirtualWorker(hook, id=f"owner{i}") for i in range(n)]
         sent = [m.copy().send(w) for m, w in zip(models, owners)]
-        rows.append(("lesson 6 (secure=True)",
-                     cpu(lambda: sy.federated_avg(sent, weights=weights, secure=True), 1)))
+        rows.append(
+            (
+                "lesson 6 (secure=True)",
+                cpu(lambda: sy.federated_avg(sent, weights=weights, secure=True), 1),
+            )
+        )
     print(f"{n} owners, digits MLP ({sum(p.numel() for p in models[0].parameters())} weights)")
     print("| method | CPU ms | vs plain |")
     print("| --- | ---: | ---: |")

@@ -16,8 +16,9 @@ from torch import nn, optim
 import federated as sy
 
 
-def paired(plain: Callable[[], None], federated: Callable[[], None], repeats: int,
-           rounds: int = 31) -> tuple[float, float, float]:
+def paired(
+    plain: Callable[[], None], federated: Callable[[], None], repeats: int, rounds: int = 31
+) -> tuple[float, float, float]:
     """Median seconds per call of each, and the median of the per-round ratios.
 
     The two are timed in alternating rounds, so a slow spell of the machine hits both
@@ -35,8 +36,11 @@ def paired(plain: Callable[[], None], federated: Callable[[], None], repeats: in
                 step()
             times[step].append((time.process_time() - start) / repeats)
     ratios = [f / p for p, f in zip(times[plain], times[federated])]
-    return (statistics.median(times[plain]), statistics.median(times[federated]),
-            statistics.median(ratios))
+    return (
+        statistics.median(times[plain]),
+        statistics.median(times[federated]),
+        statistics.median(ratios),
+    )
 
 
 def toy_loop(hook: sy.TorchHook) -> tuple[float, float, float]:
@@ -75,8 +79,9 @@ def mlp_step(hook: sy.TorchHook) -> tuple[float, float, float]:
     x, y = torch.randn(512, 64), torch.randint(0, 10, (512,))
 
     def make(foreach: bool | None) -> tuple[nn.Module, optim.Optimizer]:
-        model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                              nn.Linear(256, 10))
+        model = nn.Sequential(
+            nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)
+        )
         return model, optim.SGD(model.parameters(), lr=0.01, momentum=0.9, foreach=foreach)
 
     # Plain PyTorch as a learner writes it (torch chooses its per-parameter loop on the
@@ -85,7 +90,7 @@ def mlp_step(hook: sy.TorchHook) -> tuple[float, float, float]:
     plain_model, plain_opt = make(foreach=None)
     fed_model, fed_opt = make(foreach=True)
     fed_model.send(bob)
-    batches = [(x[i:i + 256], y[i:i + 256]) for i in (0, 256)]
+    batches = [(x[i : i + 256], y[i : i + 256]) for i in (0, 256)]
     fed_batches = [(a.send(bob), b.send(bob)) for a, b in batches]
     loss_fn = nn.CrossEntropyLoss()
     state = {"i": 0}
@@ -98,15 +103,20 @@ def mlp_step(hook: sy.TorchHook) -> tuple[float, float, float]:
         loss.backward()
         opt.step()
 
-    return paired(lambda: step(plain_model, plain_opt, batches),
-                  lambda: step(fed_model, fed_opt, fed_batches), 60)
+    return paired(
+        lambda: step(plain_model, plain_opt, batches),
+        lambda: step(fed_model, fed_opt, fed_batches),
+        60,
+    )
 
 
 def main() -> None:
     torch.set_num_threads(1)  # one core each, so the ratio is not about thread scheduling
     hook = sy.TorchHook(torch)
-    rows = [("seed's toy loop (send, step, get)", *toy_loop(hook)),
-            ("MLP step, 256x64 batch, on the worker", *mlp_step(hook))]
+    rows = [
+        ("seed's toy loop (send, step, get)", *toy_loop(hook)),
+        ("MLP step, 256x64 batch, on the worker", *mlp_step(hook)),
+    ]
     print(f"torch {torch.__version__}, 1 thread")
     print(f"{'benchmark':40} {'plain':>10} {'federated':>10} {'ratio':>6}")
     for name, plain, fed, ratio in rows:

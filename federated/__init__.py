@@ -1,11 +1,11 @@
 """federated: PySyft 0.2's worker-and-pointer API on today's PyTorch.
 
-    import torch, federated as sy
-    hook = sy.TorchHook(torch)
-    bob = sy.VirtualWorker(hook, id="bob")
-    x = torch.tensor([1.0, 2, 3]).send(bob)   # a pointer; bob holds the value
-    y = (x + x).sum()                          # computed on bob
-    y.get()                                    # tensor(12.)
+import torch, federated as sy
+hook = sy.TorchHook(torch)
+bob = sy.VirtualWorker(hook, id="bob")
+x = torch.tensor([1.0, 2, 3]).send(bob)   # a pointer; bob holds the value
+y = (x + x).sum()                          # computed on bob
+y.get()                                    # tensor(12.)
 """
 
 from federated import dp  # sy.dp.noisy_count, sy.dp.train, ...

@@ -33,8 +33,9 @@ def _check(models: Sequence[nn.Module], weights: Sequence[float] | None) -> list
     _check_architecture(models)
     places = {id(_module.location(m)): _module.location(m) for m in models}
     if len(places) > 1:
-        names = sorted(getattr(w, "id", "here") if w is not None else "here"
-                       for w in places.values())
+        names = sorted(
+            getattr(w, "id", "here") if w is not None else "here" for w in places.values()
+        )
         raise WorkerMismatchError(
             f"federated_avg needs every model in one place, but they are on {names}. "
             f"Move them to the aggregator first: `model.move(secure_worker)`."
@@ -42,11 +43,17 @@ def _check(models: Sequence[nn.Module], weights: Sequence[float] | None) -> list
     return _fractions(weights, len(models))
 
 
-def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None = None, *,
-                  secure: bool | str = False, crypto_provider: Worker | None = None,
-                  precision: int = 6, start: nn.Module | None = None,
-                  max_update_norm: float | None = None,
-                  noise_multiplier: float = 0.0) -> nn.Module:
+def federated_avg(
+    models: Sequence[nn.Module],
+    weights: Sequence[float] | None = None,
+    *,
+    secure: bool | str = False,
+    crypto_provider: Worker | None = None,
+    precision: int = 6,
+    start: nn.Module | None = None,
+    max_update_norm: float | None = None,
+    noise_multiplier: float = 0.0,
+) -> nn.Module:
     """A new model whose every parameter is the weighted mean of the models' parameters.
 
     `weights` are usually each model's number of training samples; by default all count
@@ -70,11 +77,14 @@ def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None =
     """
     if start is not None or max_update_norm is not None or noise_multiplier:
         if secure or weights is not None:
-            raise ValueError("DP-FedAvg weighs every client alike and works in plain mode: "
-                             "drop `weights` and `secure`")
+            raise ValueError(
+                "DP-FedAvg weighs every client alike and works in plain mode: "
+                "drop `weights` and `secure`"
+            )
         return dp_avg(models, start, max_update_norm, noise_multiplier)
     if isinstance(secure, str):
         from federated import secagg  # here: it needs `cryptography`, the flower extra
+
         return secagg.average(models, weights, protocol=secure)
     if secure:
         return _secure_avg(models, weights, crypto_provider, precision)
@@ -93,8 +103,12 @@ def federated_avg(models: Sequence[nn.Module], weights: Sequence[float] | None =
     return average
 
 
-def dp_avg(models: Sequence[nn.Module], start: nn.Module | None,
-           max_update_norm: float | None, noise_multiplier: float) -> nn.Module:
+def dp_avg(
+    models: Sequence[nn.Module],
+    start: nn.Module | None,
+    max_update_norm: float | None,
+    noise_multiplier: float,
+) -> nn.Module:
     """DP-FedAvg (McMahan et al., 2018): `start` plus the noisy mean of clipped updates.
 
     Each client's update, its model minus `start` over every floating-point tensor
@@ -117,8 +131,10 @@ def dp_avg(models: Sequence[nn.Module], start: nn.Module | None,
     random generator, so with them this is a simulation of that trust.
     """
     if start is None or max_update_norm is None:
-        raise ValueError("DP-FedAvg needs the round's starting model (`start=`) and the "
-                         "clipping bound (`max_update_norm=`)")
+        raise ValueError(
+            "DP-FedAvg needs the round's starting model (`start=`) and the "
+            "clipping bound (`max_update_norm=`)"
+        )
     if not (max_update_norm > 0 and noise_multiplier >= 0):
         raise ValueError("need max_update_norm > 0 and noise_multiplier >= 0")
     _check(models, None)
@@ -127,7 +143,8 @@ def dp_avg(models: Sequence[nn.Module], start: nn.Module | None,
     if _module.location(start) is not where:
         raise WorkerMismatchError(
             "DP-FedAvg needs the starting model where the models are: send a copy of it "
-            "there, `start.copy().send(aggregator)`.")
+            "there, `start.copy().send(aggregator)`."
+        )
     floating = [i for i, (t, _) in enumerate(_module.tensors(start)) if t.dtype.is_floating_point]
     base = [_module.tensors(start)[i][0] for i in floating]
     total: list = [None] * len(base)
@@ -151,12 +168,19 @@ def dp_avg(models: Sequence[nn.Module], start: nn.Module | None,
     return average
 
 
-def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
-                crypto_provider: Worker | None, precision: int) -> nn.Module:
+def _secure_avg(
+    models: Sequence[nn.Module],
+    weights: Sequence[float] | None,
+    crypto_provider: Worker | None,
+    precision: int,
+) -> nn.Module:
     owners = [_module.location(m) for m in models]
     located = [w for w in owners if w is not None]
-    if len(models) < 2 or len(located) != len(owners) or \
-            len({w.id for w in located}) != len(owners):
+    if (
+        len(models) < 2
+        or len(located) != len(owners)
+        or len({w.id for w in located}) != len(owners)
+    ):
         raise ValueError(
             "secure averaging needs two or more models, each on its own owner's worker "
             "(model.send(owner)); one worker cannot hide its model from itself"
@@ -165,9 +189,14 @@ def _secure_avg(models: Sequence[nn.Module], weights: Sequence[float] | None,
     fractions = _fractions(weights, len(models))
     tensors = [_module.tensors(m) for m in models]
     # A local model of the same architecture, built without fetching anyone's values.
-    memo = {id(t): (nn.Parameter(torch.zeros(t.shape, dtype=t.dtype), t.requires_grad)
-                    if is_param else torch.zeros(t.shape, dtype=t.dtype))
-            for t, is_param in tensors[0]}
+    memo = {
+        id(t): (
+            nn.Parameter(torch.zeros(t.shape, dtype=t.dtype), t.requires_grad)
+            if is_param
+            else torch.zeros(t.shape, dtype=t.dtype)
+        )
+        for t, is_param in tensors[0]
+    }
     average = copy.deepcopy(models[0], memo)
     with torch.no_grad():
         for j, (target, _) in enumerate(_module.tensors(average)):

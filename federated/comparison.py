@@ -91,8 +91,9 @@ class XorShares:
     @staticmethod
     def stack(values: list[XorShares]) -> XorShares:
         first = values[0]
-        return XorShares({w: torch.stack([v.shares[w] for v in values])
-                          for w in first.shares}, first.like)
+        return XorShares(
+            {w: torch.stack([v.shares[w] for v in values]) for w in first.shares}, first.like
+        )
 
     def __getitem__(self, index: Any) -> XorShares:
         return self.apply(torch.Tensor.__getitem__, index)
@@ -171,8 +172,9 @@ def relu(x: AdditiveSharingTensor) -> AdditiveSharingTensor:
     return x * (1 - sign_bit(x))
 
 
-def max_with_index(x: AdditiveSharingTensor,
-                   dim: int | None) -> tuple[AdditiveSharingTensor, AdditiveSharingTensor]:
+def max_with_index(
+    x: AdditiveSharingTensor, dim: int | None
+) -> tuple[AdditiveSharingTensor, AdditiveSharingTensor]:
     """Shares of the largest value over `dim` (all values if None) and of its index.
 
     A knockout tournament: neighbours are compared pairwise, the larger of each pair (the
@@ -186,17 +188,17 @@ def max_with_index(x: AdditiveSharingTensor,
     n = values.shape[-1]
     shared = type(x)
     index = shared.public(
-        torch.arange(n, dtype=torch.int64).expand(values.shape).contiguous(), values)
+        torch.arange(n, dtype=torch.int64).expand(values.shape).contiguous(), values
+    )
     while n > 1:
         half = n // 2
-        a, b = values[..., 0:2 * half:2], values[..., 1:2 * half:2]
-        ia, ib = index[..., 0:2 * half:2], index[..., 1:2 * half:2]
+        a, b = values[..., 0 : 2 * half : 2], values[..., 1 : 2 * half : 2]
+        ia, ib = index[..., 0 : 2 * half : 2], index[..., 1 : 2 * half : 2]
         keep_a = 1 - sign_bit(a - b)  # a >= b
-        picked = (shared.stack([keep_a, keep_a])
-                  * shared.stack([a - b, ia - ib]))
+        picked = shared.stack([keep_a, keep_a]) * shared.stack([a - b, ia - ib])
         best, where = b + picked[0], ib + picked[1]
         if n % 2:  # the odd one out goes on unchallenged
-            best = shared.cat([best, values[..., n - 1:]], -1)
-            where = shared.cat([where, index[..., n - 1:]], -1)
+            best = shared.cat([best, values[..., n - 1 :]], -1)
+            where = shared.cat([where, index[..., n - 1 :]], -1)
         values, index, n = best, where, (n + 1) // 2
     return values[..., 0], index[..., 0]

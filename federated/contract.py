@@ -47,8 +47,9 @@ class Worker(Protocol):
         """
         ...
 
-    def execute(self, func: Callable[..., Any], args: tuple[Any, ...],
-                kwargs: dict[str, Any] | None, /) -> Any:
+    def execute(
+        self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any] | None, /
+    ) -> Any:
         """Run `func` on the objects the pointers in `args`/`kwargs` name; return pointers
         to new tensor results, the same pointer for an input an in-place op returned, and
         plain values (shapes, numbers computed from metadata) as they are.

@@ -25,8 +25,9 @@ class BaseDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         if len(data) != len(targets):
             raise ValueError(f"{len(data)} samples but {len(targets)} targets")
         if getattr(data, "location", None) is not getattr(targets, "location", None):
-            raise ValueError("data and targets must be in one place (both here or both on "
-                             "one worker)")
+            raise ValueError(
+                "data and targets must be in one place (both here or both on one worker)"
+            )
         self.data, self.targets = data, targets
 
     def __len__(self) -> int:
@@ -54,8 +55,10 @@ class BaseDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
             raise ValueError("this dataset is already on a worker; federate a local one")
         if len(self) < len(workers):
             raise ValueError(f"{len(self)} samples cannot be split among {len(workers)} workers")
-        parts = zip(torch.tensor_split(self.data, len(workers)),
-                    torch.tensor_split(self.targets, len(workers)))
+        parts = zip(
+            torch.tensor_split(self.data, len(workers)),
+            torch.tensor_split(self.targets, len(workers)),
+        )
         return FederatedDataset([BaseDataset(d, t).send(w) for (d, t), w in zip(parts, workers)])
 
 
@@ -67,8 +70,10 @@ class FederatedDataset:
         for d in datasets:
             where = d.location
             if where is None:
-                raise ValueError("a FederatedDataset holds datasets on workers: send each "
-                                 "one first, e.g. dataset.send(bob)")
+                raise ValueError(
+                    "a FederatedDataset holds datasets on workers: send each "
+                    "one first, e.g. dataset.send(bob)"
+                )
             self.datasets[where.id] = d
         if len(self.datasets) != len(datasets):
             raise ValueError("a FederatedDataset holds one dataset per worker")
@@ -97,8 +102,14 @@ class FederatedDataLoader:
     the worker, which indexes its own data: samples never leave it.
     """
 
-    def __init__(self, federated_dataset: FederatedDataset, batch_size: int = 8,
-                 shuffle: bool = False, drop_last: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self,
+        federated_dataset: FederatedDataset,
+        batch_size: int = 8,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+    ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.federated_dataset = federated_dataset

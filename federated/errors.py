@@ -51,5 +51,8 @@ class WorkerUnreachableError(FederatedError, ConnectionError):
     """A remote worker did not answer within its deadline (stopped, crashed, unreachable)."""
 
 
-__all__ = [name for name, value in dict(globals()).items()
-           if isinstance(value, type) and issubclass(value, FederatedError)]
+__all__ = [
+    name
+    for name, value in dict(globals()).items()
+    if isinstance(value, type) and issubclass(value, FederatedError)
+]

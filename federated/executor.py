@@ -23,22 +23,56 @@ Wrap = Callable[[int, torch.Tensor], Any]  # (new id, result) -> the caller's ha
 Refresh = Callable[[Any, torch.Tensor], Any]  # (input's handle, its new value) -> handle
 
 # Results that may come back as plain values: metadata, never data.
-PLAIN_RESULTS = (type(None), bool, int, float, complex, str, torch.Size, torch.dtype,
-                 torch.device, torch.layout, torch.memory_format)
+PLAIN_RESULTS = (
+    type(None),
+    bool,
+    int,
+    float,
+    complex,
+    str,
+    torch.Size,
+    torch.dtype,
+    torch.device,
+    torch.layout,
+    torch.memory_format,
+)
 # In-place ops that can change their tensor's shape. After any other in-place op the
 # handle's shape is still right, so the caller's `refresh` is not needed.
 _DATA: Any = torch.Tensor.data  # a C descriptor, though torch's stubs call it an attribute
-RESHAPING = frozenset({
-    torch.Tensor.resize_, torch.Tensor.resize_as_, torch.Tensor.squeeze_,
-    torch.Tensor.unsqueeze_, torch.Tensor.t_, torch.Tensor.transpose_,
-    torch.Tensor.swapaxes_, torch.Tensor.swapdims_, torch.Tensor.as_strided_,
-    torch.Tensor.set_, _DATA.__set__,
-})
-_IN_PLACE_DUNDERS = frozenset({
-    "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__",
-    "__ipow__", "__imatmul__", "__iand__", "__ior__", "__ixor__", "__ilshift__",
-    "__irshift__", "__setitem__", "__set__",  # __set__: `t.grad = g`, `t.data = d`
-})
+RESHAPING = frozenset(
+    {
+        torch.Tensor.resize_,
+        torch.Tensor.resize_as_,
+        torch.Tensor.squeeze_,
+        torch.Tensor.unsqueeze_,
+        torch.Tensor.t_,
+        torch.Tensor.transpose_,
+        torch.Tensor.swapaxes_,
+        torch.Tensor.swapdims_,
+        torch.Tensor.as_strided_,
+        torch.Tensor.set_,
+        _DATA.__set__,
+    }
+)
+_IN_PLACE_DUNDERS = frozenset(
+    {
+        "__iadd__",
+        "__isub__",
+        "__imul__",
+        "__itruediv__",
+        "__ifloordiv__",
+        "__imod__",
+        "__ipow__",
+        "__imatmul__",
+        "__iand__",
+        "__ior__",
+        "__ixor__",
+        "__ilshift__",
+        "__irshift__",
+        "__setitem__",
+        "__set__",  # __set__: `t.grad = g`, `t.data = d`
+    }
+)
 
 
 @cache
@@ -56,8 +90,14 @@ class Executor:
     def __init__(self, store: ObjectStore, policy: PrivacyPolicy) -> None:
         self.store, self.policy = store, policy
 
-    def run(self, func: Callable[..., Any], args: Sequence[Any], kwargs: dict | None,
-            wrap: Wrap, refresh: Refresh | None = None) -> Any:
+    def run(
+        self,
+        func: Callable[..., Any],
+        args: Sequence[Any],
+        kwargs: dict | None,
+        wrap: Wrap,
+        refresh: Refresh | None = None,
+    ) -> Any:
         """`func(*args, **kwargs)` with every handle replaced by its object.
 
         New tensor results are registered and handed to `wrap(new_id, tensor)`. An input
@@ -68,8 +108,11 @@ class Executor:
         handles: dict[int, Any] = {}  # id() of each object named -> the handle naming it
         inputs: list[int] = []  # the ids of those objects, each once
         real_args = self._resolve(args, handles, inputs)
-        real_kwargs = dict(zip(kwargs, self._resolve(tuple(kwargs.values()), handles, inputs))) \
-            if kwargs else {}
+        real_kwargs = (
+            dict(zip(kwargs, self._resolve(tuple(kwargs.values()), handles, inputs)))
+            if kwargs
+            else {}
+        )
         # The policy is asked once whether it watches anything here; a worker holding no
         # private data (most steps of most lessons) then skips its checks. The guard
         # around the call itself is the policy's to give (fresh memory is filled once
@@ -94,8 +137,9 @@ class Executor:
             self.policy.after_call(func, inputs, outputs, written)
         return wrapped
 
-    def _resolve(self, items: Sequence[Any], handles: dict[int, Any],
-                 inputs: list[int]) -> list[Any]:
+    def _resolve(
+        self, items: Sequence[Any], handles: dict[int, Any], inputs: list[int]
+    ) -> list[Any]:
         out = []
         for a in items:
             obj_id = getattr(a, "id_at_location", None)
@@ -131,8 +175,15 @@ class Executor:
                 written.append(obj_id)
         return written
 
-    def _wrap(self, result: Any, func: Callable[..., Any], handles: dict[int, Any],
-              wrap: Wrap, refresh: Refresh, outputs: list[int]) -> Any:
+    def _wrap(
+        self,
+        result: Any,
+        func: Callable[..., Any],
+        handles: dict[int, Any],
+        wrap: Wrap,
+        refresh: Refresh,
+        outputs: list[int],
+    ) -> Any:
         if isinstance(result, torch.Tensor):
             handle = handles.get(id(result))
             if handle is not None:  # an in-place op returned its input

@@ -53,8 +53,9 @@ class FixedPrecisionTensor:
     brings the fixed-precision or shared tensor here and decodes or reconstructs nothing.
     """
 
-    def __init__(self, child: Any, precision: int = 3, dtype: torch.dtype = torch.float32,
-                 origin: Any = None):
+    def __init__(
+        self, child: Any, precision: int = 3, dtype: torch.dtype = torch.float32, origin: Any = None
+    ):
         if not isinstance(precision, int) or not 0 <= precision <= 9:
             raise ValueError("precision is a number of decimal digits from 0 to 9")
         self.child, self.precision, self.dtype, self.origin = child, precision, dtype, origin
@@ -66,8 +67,9 @@ class FixedPrecisionTensor:
         if hasattr(tensor, "location"):
             scaled = tensor.detach().double() * 10**precision
             if (~torch.isfinite(scaled) | (scaled.abs() >= LIMIT)).any().get():
-                raise OverflowError("the value is out of the fixed-precision range "
-                                    "(|x| * 10**precision < 2**62)")
+                raise OverflowError(
+                    "the value is out of the fixed-precision range (|x| * 10**precision < 2**62)"
+                )
             return cls(scaled.round().long(), precision, dtype, origin=tensor.location)
         return cls(encode(tensor.detach(), precision), precision, dtype)
 
@@ -107,9 +109,16 @@ class FixedPrecisionTensor:
 
     # ---- moving ----------------------------------------------------------------------------
 
-    def share(self, *workers: Any, crypto_provider: Any = None, protocol: str | None = None,
-              requires_grad: bool = False, field: int | None = None, dtype: Any = None,
-              **unused: Any) -> Any:
+    def share(
+        self,
+        *workers: Any,
+        crypto_provider: Any = None,
+        protocol: str | None = None,
+        requires_grad: bool = False,
+        field: int | None = None,
+        dtype: Any = None,
+        **unused: Any,
+    ) -> Any:
         """Split into secret shares, one per worker; see `sharing.AdditiveSharingTensor`.
 
         `protocol` ("fss", "snn") is accepted for PySyft's sake; comparisons always run
@@ -121,8 +130,9 @@ class FixedPrecisionTensor:
 
         check_protocol(protocol)
         if field not in (None, 2**64) or dtype not in (None, "long", torch.int64):
-            raise ValueError("shares live in the ring of 2**64 (int64): leave field and "
-                             "dtype at their defaults")
+            raise ValueError(
+                "shares live in the ring of 2**64 (int64): leave field and dtype at their defaults"
+            )
         if unused.keys() - {"no_wrap"}:
             raise TypeError(f"share() got unexpected arguments {sorted(unused)}")
         if isinstance(self.child, AdditiveSharingTensor):
@@ -202,8 +212,12 @@ class FixedPrecisionTensor:
     def _product(self, other: Any, op: Any) -> FixedPrecisionTensor:
         """A bilinear `op` (`*`, `@`, a convolution) of two encoded values, rescaled once."""
         theirs = self._operand(other)
-        if isinstance(self.child, torch.Tensor) and isinstance(theirs, torch.Tensor) \
-                and not hasattr(self.child, "location") and op is torch.mul:
+        if (
+            isinstance(self.child, torch.Tensor)
+            and isinstance(theirs, torch.Tensor)
+            and not hasattr(self.child, "location")
+            and op is torch.mul
+        ):
             _check_range(self.child.double().abs() * theirs.double().abs(), "the product")
         return self._new(truncate(bilinear(self.child, theirs, op), self.scale))
 
@@ -291,8 +305,11 @@ class FixedPrecisionTensor:
             if dim is None:
                 return self._new(self.child.max())
             values, indices = self.child.max(dim)
-            return (self._new(values), self._new(indices * self.scale)) if return_idx \
+            return (
+                (self._new(values), self._new(indices * self.scale))
+                if return_idx
                 else self._new(values)
+            )
         result = self.child.max(dim, return_idx=return_idx)
         if return_idx:
             return self._new(result[0]), self._new(result[1] * self.scale)

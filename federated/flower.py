@@ -35,8 +35,9 @@ try:
     from flwr.server.strategy import DifferentialPrivacyServerSideFixedClipping, FedAvg
     from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 except ImportError as error:  # pragma: no cover - depends on the installation
-    raise ImportError("federated.flower needs Flower: pip install 'federated[flower]' "
-                      "(or `make install`)") from error
+    raise ImportError(
+        "federated.flower needs Flower: pip install 'federated[flower]' (or `make install`)"
+    ) from error
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 ModelFn = Callable[[], nn.Module]
@@ -59,15 +60,18 @@ def load_arrays(model: nn.Module, arrays: list[np.ndarray]) -> nn.Module:
     """Put arrays made by `to_arrays` back into `model` (same architecture), in place."""
     keys = list(model.state_dict())
     if len(keys) != len(arrays):
-        raise ValueError(f"got {len(arrays)} arrays for a model with {len(keys)} tensors; "
-                         "was it made by the same model function?")
+        raise ValueError(
+            f"got {len(arrays)} arrays for a model with {len(keys)} tensors; "
+            "was it made by the same model function?"
+        )
     state = {k: torch.from_numpy(np.asarray(a).copy()) for k, a in zip(keys, arrays)}
     model.load_state_dict(state)
     return model
 
 
-def epoch_batches(data: torch.Tensor, targets: torch.Tensor, batch_size: int,
-                  seed: int) -> Callable[[], Iterator[Batch]]:
+def epoch_batches(
+    data: torch.Tensor, targets: torch.Tensor, batch_size: int, seed: int
+) -> Callable[[], Iterator[Batch]]:
     """A `batches()` for local tensors: each call is one shuffled epoch, reproducible from
     `seed`, like `FederatedDataLoader.batches` is for data on a worker."""
     generator = torch.Generator().manual_seed(seed)
@@ -75,8 +79,9 @@ def epoch_batches(data: torch.Tensor, targets: torch.Tensor, batch_size: int,
     def batches() -> Iterator[Batch]:
         order = torch.randperm(len(data), generator=generator)
         for start in range(0, len(data), batch_size):
-            index = order[start:start + batch_size]
+            index = order[start : start + batch_size]
             yield data[index], targets[index]
+
     return batches
 
 
@@ -84,27 +89,42 @@ class _Trainer(NumPyClient):
     """One data owner as Flower sees it: it receives the model, runs the learner's own
     training function on its partition and returns the new weights with its sample count."""
 
-    def __init__(self, model_fn: ModelFn, train_fn: TrainFn, data: torch.Tensor,
-                 targets: torch.Tensor, batch_size: int, seed: int) -> None:
+    def __init__(
+        self,
+        model_fn: ModelFn,
+        train_fn: TrainFn,
+        data: torch.Tensor,
+        targets: torch.Tensor,
+        batch_size: int,
+        seed: int,
+    ) -> None:
         self.model_fn, self.train_fn = model_fn, train_fn
         self.data, self.targets = data, targets
         self.batch_size, self.seed = batch_size, seed
 
-    def fit(self, parameters: list[np.ndarray], config: dict[str, Any]
-            ) -> tuple[list[np.ndarray], int, dict[str, Any]]:
+    def fit(
+        self, parameters: list[np.ndarray], config: dict[str, Any]
+    ) -> tuple[list[np.ndarray], int, dict[str, Any]]:
         model = load_arrays(self.model_fn(), parameters)
         seed = self.seed + 1000 * int(config.get("round", 0))
         self.train_fn(model, epoch_batches(self.data, self.targets, self.batch_size, seed))
         return to_arrays(model), len(self.data), {}
 
 
-def client_app(model_fn: ModelFn, train_fn: TrainFn, partition_fn: PartitionFn, *,
-               batch_size: int = 32, secure: bool = False) -> ClientApp:
+def client_app(
+    model_fn: ModelFn,
+    train_fn: TrainFn,
+    partition_fn: PartitionFn,
+    *,
+    batch_size: int = 32,
+    secure: bool = False,
+) -> ClientApp:
     """A Flower `ClientApp`: the node with `partition-id` i of `num-partitions` n (Flower's
     node configuration) trains on `partition_fn(i, n)` with `train_fn`.
 
     `secure=True` adds Flower's SecAgg+ client mod; pair it with `server_app(secure=True)`.
     """
+
     def client_fn(context: Context) -> Any:
         partition = int(context.node_config["partition-id"])
         count = int(context.node_config["num-partitions"])
@@ -130,10 +150,18 @@ class History:
     accuracies: list[float] = field(default_factory=list)
 
 
-def server_app(model_fn: ModelFn, evaluate_fn: EvaluateFn, *, rounds: int, clients: int,
-               secure: bool = False, dp: DPSettings | None = None,
-               history: History | None = None, seed: int = 0,
-               on_finish: Callable[[nn.Module, History], None] | None = None) -> ServerApp:
+def server_app(
+    model_fn: ModelFn,
+    evaluate_fn: EvaluateFn,
+    *,
+    rounds: int,
+    clients: int,
+    secure: bool = False,
+    dp: DPSettings | None = None,
+    history: History | None = None,
+    seed: int = 0,
+    on_finish: Callable[[nn.Module, History], None] | None = None,
+) -> ServerApp:
     """A Flower `ServerApp` running Flower's `FedAvg` over all `clients` for `rounds`.
 
     The model starts from `model_fn()` after `torch.manual_seed(seed)`, as lesson 5's does.
@@ -148,8 +176,9 @@ def server_app(model_fn: ModelFn, evaluate_fn: EvaluateFn, *, rounds: int, clien
     torch.manual_seed(seed)
     initial = to_arrays(model_fn())
 
-    def evaluate(server_round: int, parameters: list[np.ndarray], config: dict[str, Scalar]
-                 ) -> tuple[float, dict[str, Scalar]]:
+    def evaluate(
+        server_round: int, parameters: list[np.ndarray], config: dict[str, Scalar]
+    ) -> tuple[float, dict[str, Scalar]]:
         model = load_arrays(model_fn(), parameters)
         accuracy = float(evaluate_fn(model))
         history.accuracies.append(accuracy)
@@ -158,33 +187,46 @@ def server_app(model_fn: ModelFn, evaluate_fn: EvaluateFn, *, rounds: int, clien
         return 0.0, {"accuracy": accuracy}
 
     def strategy() -> Any:
-        fedavg = FedAvg(fraction_fit=1.0, fraction_evaluate=0.0, min_fit_clients=clients,
-                        min_available_clients=clients, evaluate_fn=evaluate,
-                        on_fit_config_fn=lambda r: {"round": r},
-                        initial_parameters=ndarrays_to_parameters(initial))
+        fedavg = FedAvg(
+            fraction_fit=1.0,
+            fraction_evaluate=0.0,
+            min_fit_clients=clients,
+            min_available_clients=clients,
+            evaluate_fn=evaluate,
+            on_fit_config_fn=lambda r: {"round": r},
+            initial_parameters=ndarrays_to_parameters(initial),
+        )
         if dp is None:
             return fedavg
         return DifferentialPrivacyServerSideFixedClipping(
-            fedavg, noise_multiplier=dp.noise_multiplier, clipping_norm=dp.clipping_norm,
-            num_sampled_clients=clients)
+            fedavg,
+            noise_multiplier=dp.noise_multiplier,
+            clipping_norm=dp.clipping_norm,
+            num_sampled_clients=clients,
+        )
 
     app = ServerApp()
 
     @app.main()
     def main(grid: Any, context: Context) -> None:
         history.accuracies.clear()
-        legacy = LegacyContext(context=context, config=ServerConfig(num_rounds=rounds),
-                               strategy=strategy())
-        fit = (SecAggPlusWorkflow(num_shares=min(clients, 3) if clients > 1 else 1,
-                                  reconstruction_threshold=min(clients, 2))
-               if secure else None)
+        legacy = LegacyContext(
+            context=context, config=ServerConfig(num_rounds=rounds), strategy=strategy()
+        )
+        fit = (
+            SecAggPlusWorkflow(
+                num_shares=min(clients, 3) if clients > 1 else 1,
+                reconstruction_threshold=min(clients, 2),
+            )
+            if secure
+            else None
+        )
         DefaultWorkflow(fit_workflow=fit)(grid, legacy)
 
     return app
 
 
-def simulate(client: ClientApp, server: ServerApp, clients: int, *,
-             cpus: int = 1) -> None:
+def simulate(client: ClientApp, server: ServerApp, clients: int, *, cpus: int = 1) -> None:
     """Run the apps in Flower's simulation engine (Ray), `clients` virtual nodes, on `cpus`
     CPUs of this machine, one ClientApp at a time per CPU. Ray's raylet gives up if its
     helper agent takes over 15 s to start, which happens on a crowded machine
@@ -192,11 +234,19 @@ def simulate(client: ClientApp, server: ServerApp, clients: int, *,
     from flwr.simulation import run_simulation
 
     quiet()
-    run_simulation(server_app=server, client_app=client, num_supernodes=clients,
-                   backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                                   # Ray's processes talk over loopback only
-                                   "init_args": {"_node_ip_address": "127.0.0.1",
-                                                 "num_cpus": cpus, "num_gpus": 0,
-                                                 "logging_level": "ERROR",
-                                                 "log_to_driver": False}})
-
+    run_simulation(
+        server_app=server,
+        client_app=client,
+        num_supernodes=clients,
+        backend_config={
+            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+            # Ray's processes talk over loopback only
+            "init_args": {
+                "_node_ip_address": "127.0.0.1",
+                "num_cpus": cpus,
+                "num_gpus": 0,
+                "logging_level": "ERROR",
+                "log_to_driver": False,
+            },
+        },
+    )

@@ -50,28 +50,45 @@ def make_certificates(directory: Path, host: str = LOOPBACK) -> dict[str, Path]:
     valid = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=1))
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "federated lesson CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(valid[0]).not_valid_after(valid[1])
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
     names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(host))]
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(valid[0]).not_valid_after(valid[1])
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .sign(ca_key, hashes.SHA256()))
-    paths = {"ca": directory / "ca.crt", "cert": directory / "server.pem",
-             "key": directory / "server.key"}
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = {
+        "ca": directory / "ca.crt",
+        "cert": directory / "server.pem",
+        "key": directory / "server.key",
+    }
     paths["ca"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths["cert"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths["key"].write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                               serialization.PrivateFormat.PKCS8,
-                                               serialization.NoEncryption()))
+    paths["key"].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     paths["key"].chmod(0o600)
     return paths
 
@@ -89,8 +106,9 @@ def _tool(name: str) -> str:
         return str(found)
     located = shutil.which(name)
     if located is None:
-        raise FileNotFoundError(f"{name} not found; install Flower: "
-                                "pip install 'federated[flower]'")
+        raise FileNotFoundError(
+            f"{name} not found; install Flower: pip install 'federated[flower]'"
+        )
     return located
 
 
@@ -116,7 +134,7 @@ serverapp = flower.server_app(task.{model}, task.{evaluate}, rounds={rounds},
                               clients={clients}, secure={secure}, on_finish=_save)
 '''
 
-_PYPROJECT = '''\
+_PYPROJECT = """\
 [build-system]
 requires = ["hatchling"]
 build-backend = "hatchling.build"
@@ -137,13 +155,22 @@ serverapp = "app:serverapp"
 clientapp = "app:clientapp"
 
 [tool.flwr.app.config]
-'''
+"""
 
 
-def write_app(directory: Path, *, imports: str, model: Callable[..., Any],
-              train: Callable[..., Any], partition: Callable[..., Any],
-              evaluate: Callable[..., Any], helpers: Sequence[Any] = (), rounds: int,
-              clients: int, secure: bool = False) -> Path:
+def write_app(
+    directory: Path,
+    *,
+    imports: str,
+    model: Callable[..., Any],
+    train: Callable[..., Any],
+    partition: Callable[..., Any],
+    evaluate: Callable[..., Any],
+    helpers: Sequence[Any] = (),
+    rounds: int,
+    clients: int,
+    secure: bool = False,
+) -> Path:
     """Write a Flower App whose task.py holds the source of the given functions and classes,
     exactly as the learner wrote them (`imports` first), so that SuperNodes, which are other
     processes, can run them. Returns the path of the result file the ServerApp will write.
@@ -154,10 +181,19 @@ def write_app(directory: Path, *, imports: str, model: Callable[..., Any],
         parts.append(textwrap.dedent(source_of(obj)).strip())
     (directory / "task.py").write_text("\n\n\n".join(parts) + "\n", encoding="utf-8")
     result = directory / "result.json"
-    (directory / "app.py").write_text(_APP_PY.format(
-        model=model.__name__, train=train.__name__, partition=partition.__name__,
-        evaluate=evaluate.__name__, rounds=rounds, clients=clients, secure=secure,
-        result=str(result)), encoding="utf-8")
+    (directory / "app.py").write_text(
+        _APP_PY.format(
+            model=model.__name__,
+            train=train.__name__,
+            partition=partition.__name__,
+            evaluate=evaluate.__name__,
+            rounds=rounds,
+            clients=clients,
+            secure=secure,
+            result=str(result),
+        ),
+        encoding="utf-8",
+    )
     (directory / "pyproject.toml").write_text(_PYPROJECT, encoding="utf-8")
     return result
 
@@ -186,8 +222,9 @@ class LocalDeployment:
     """`with LocalDeployment(3) as flower: flower.run(app_dir)` starts a SuperLink and three
     SuperNodes (node i holds partition i of 3) and stops all of them on leaving."""
 
-    def __init__(self, supernodes: int, *, timeout: float = 300.0,
-                 workdir: Path | None = None) -> None:
+    def __init__(
+        self, supernodes: int, *, timeout: float = 300.0, workdir: Path | None = None
+    ) -> None:
         if supernodes < 1:
             raise ValueError("a deployment needs at least one SuperNode")
         self.supernodes, self.timeout = supernodes, timeout
@@ -205,14 +242,19 @@ class LocalDeployment:
             raise
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self.stop()
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(FLWR_HOME=str(self.workdir / "home"), FLWR_TELEMETRY_ENABLED="0",
-                   PYTHONUNBUFFERED="1")
+        env.update(
+            FLWR_HOME=str(self.workdir / "home"), FLWR_TELEMETRY_ENABLED="0", PYTHONUNBUFFERED="1"
+        )
         # Flower starts its helpers (flower-superexec, flwr-serverapp...) by name.
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         return env
@@ -220,9 +262,14 @@ class LocalDeployment:
     def _spawn(self, name: str, args: list[str]) -> None:
         log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - closed by the child
         try:
-            process = subprocess.Popen([_tool(args[0]), *args[1:]], stdout=log,
-                                       stderr=subprocess.STDOUT, env=self._env(),
-                                       cwd=self.workdir, start_new_session=True)
+            process = subprocess.Popen(
+                [_tool(args[0]), *args[1:]],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self._env(),
+                cwd=self.workdir,
+                start_new_session=True,
+            )
         finally:
             log.close()
         self.processes.append(process)
@@ -236,19 +283,44 @@ class LocalDeployment:
         (home / "config.toml").write_text(
             '[superlink]\ndefault = "lesson"\n\n[superlink.lesson]\n'
             f'address = "{LOOPBACK}:{self.port}"\n'
-            f'root-certificates = "{self.certs["ca"]}"\n', encoding="utf-8")
-        self._spawn("superlink", [
-            "flower-superlink", "--host", LOOPBACK, "--port", str(self.port),
-            "--ssl-ca-certfile", str(self.certs["ca"]), "--ssl-certfile",
-            str(self.certs["cert"]), "--ssl-keyfile", str(self.certs["key"]),
-            "--disable-runtime-dependency-installation"])
+            f'root-certificates = "{self.certs["ca"]}"\n',
+            encoding="utf-8",
+        )
+        self._spawn(
+            "superlink",
+            [
+                "flower-superlink",
+                "--host",
+                LOOPBACK,
+                "--port",
+                str(self.port),
+                "--ssl-ca-certfile",
+                str(self.certs["ca"]),
+                "--ssl-certfile",
+                str(self.certs["cert"]),
+                "--ssl-keyfile",
+                str(self.certs["key"]),
+                "--disable-runtime-dependency-installation",
+            ],
+        )
         self._wait_for_port(self.port)
         for i in range(self.supernodes):
-            self._spawn(f"supernode-{i}", [
-                "flower-supernode", "--superlink", f"{LOOPBACK}:{self.port}",
-                "--root-certificates", str(self.certs["ca"]), "--host", LOOPBACK,
-                "--port", str(free_port()),
-                "--node-config", f"partition-id={i} num-partitions={self.supernodes}"])
+            self._spawn(
+                f"supernode-{i}",
+                [
+                    "flower-supernode",
+                    "--superlink",
+                    f"{LOOPBACK}:{self.port}",
+                    "--root-certificates",
+                    str(self.certs["ca"]),
+                    "--host",
+                    LOOPBACK,
+                    "--port",
+                    str(free_port()),
+                    "--node-config",
+                    f"partition-id={i} num-partitions={self.supernodes}",
+                ],
+            )
 
     def _wait_for_port(self, port: int) -> None:
         deadline = time.monotonic() + min(self.timeout, 120.0)
@@ -258,15 +330,18 @@ class LocalDeployment:
                 if s.connect_ex((LOOPBACK, port)) == 0:
                     return
             time.sleep(0.2)
-        raise TimeoutError(f"the SuperLink did not listen on port {port} in time; see "
-                           f"{self.workdir / 'superlink.log'}")
+        raise TimeoutError(
+            f"the SuperLink did not listen on port {port} in time; see "
+            f"{self.workdir / 'superlink.log'}"
+        )
 
     def _check_alive(self) -> None:
         for process in self.processes:
             if process.poll() is not None:
                 command = cast(list[str], process.args)  # `_start` gives a list of strings
-                raise RuntimeError(f"{command[0]} exited with {process.returncode}; "
-                                   f"see the logs in {self.workdir}")
+                raise RuntimeError(
+                    f"{command[0]} exited with {process.returncode}; see the logs in {self.workdir}"
+                )
 
     def stop(self) -> None:
         """Stop every process started here and everything they started (Flower detaches
@@ -299,18 +374,24 @@ class LocalDeployment:
         return sum(p.poll() is None for p in self.processes)
 
     # -- runs -------------------------------------------------------------------------
-    def run(self, app_dir: Path, result: Path,
-            watch: Callable[[], Any] | None = None) -> dict[str, Any]:
+    def run(
+        self, app_dir: Path, result: Path, watch: Callable[[], Any] | None = None
+    ) -> dict[str, Any]:
         """Submit the app with `flwr run`, wait (at most `timeout` s) for the ServerApp's
         result file, and return what it wrote. `watch()` is called while waiting."""
         result.unlink(missing_ok=True)
         submitted = subprocess.run(
             [_tool("flwr"), "run", str(app_dir), "lesson", "--format", "json"],
-            env=self._env(), cwd=self.workdir, capture_output=True, text=True,
-            timeout=self.timeout)
+            env=self._env(),
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=self.timeout,
+        )
         if submitted.returncode != 0:
-            raise RuntimeError(f"flwr run failed: {submitted.stdout[-2000:]}"
-                               f"{submitted.stderr[-2000:]}")
+            raise RuntimeError(
+                f"flwr run failed: {submitted.stdout[-2000:]}{submitted.stderr[-2000:]}"
+            )
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
             self._check_alive()
@@ -320,8 +401,7 @@ class LocalDeployment:
                 time.sleep(0.2)  # let the writer close it
                 return json.loads(result.read_text(encoding="utf-8"))
             time.sleep(0.5)
-        raise TimeoutError(f"no result after {self.timeout:.0f} s; see the logs in "
-                           f"{self.workdir}")
+        raise TimeoutError(f"no result after {self.timeout:.0f} s; see the logs in {self.workdir}")
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -334,7 +414,7 @@ def _stat(pid: int) -> list[str] | None:
         text = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return text[text.rindex(")") + 2:].split()  # state, ppid, pgrp, ...
+    return text[text.rindex(")") + 2 :].split()  # state, ppid, pgrp, ...
 
 
 def process_tree(root: int) -> set[int]:

@@ -145,8 +145,12 @@ class TorchHook:
     def __enter__(self) -> TorchHook:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 trace: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
         self.unhook()
 
     def __repr__(self) -> str:

@@ -45,8 +45,7 @@ class Optims:
         self.optimizers: dict[str, torch.optim.Optimizer] = {i: self._fresh() for i in ids}
 
     def _fresh(self) -> torch.optim.Optimizer:
-        groups = [{**group, "params": list(group["params"])} for group in
-                  self.pattern.param_groups]
+        groups = [{**group, "params": list(group["params"])} for group in self.pattern.param_groups]
         return type(self.pattern)(groups, **self.pattern.defaults)
 
     def get_optim(self, worker_id: Any) -> torch.optim.Optimizer:
@@ -86,5 +85,9 @@ def check_state_location(optimizer: torch.optim.Optimizer, args: Any, kwargs: An
                 else:  # not a tensor, or a scalar such as Adam's step count, kept here
                     continue
                 if there is not here:
-                    raise WorkerMismatchError(optimizer_message(
-                        getattr(there, "id", "your machine"), getattr(here, "id", "your machine")))
+                    raise WorkerMismatchError(
+                        optimizer_message(
+                            getattr(there, "id", "your machine"),
+                            getattr(here, "id", "your machine"),
+                        )
+                    )

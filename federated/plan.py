@@ -66,6 +66,7 @@ class State:
 
 # ---- the graph: what is sent ---------------------------------------------------------------
 
+
 @dataclass
 class PlanGraph:
     """A straight line of allow-listed operations on numbered slots.
@@ -82,8 +83,12 @@ class PlanGraph:
 
     def to_json(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
         """The plan as a JSON header part and its state tensors (for safetensors)."""
-        header = {"inputs": self.inputs, "state": len(self.state), "ops": self.ops,
-                  "output": self.output}
+        header = {
+            "inputs": self.inputs,
+            "state": len(self.state),
+            "ops": self.ops,
+            "output": self.output,
+        }
         return header, {f"s{i}": t.detach().clone() for i, t in enumerate(self.state)}
 
     @classmethod
@@ -92,8 +97,12 @@ class PlanGraph:
         if not isinstance(header, dict):
             raise ProtocolError("a plan is a JSON object")
         inputs, n_state, ops = header.get("inputs"), header.get("state"), header.get("ops")
-        if type(inputs) is not int or type(n_state) is not int or not 0 <= inputs <= 64 \
-                or not 0 <= n_state <= 4096:
+        if (
+            type(inputs) is not int
+            or type(n_state) is not int
+            or not 0 <= inputs <= 64
+            or not 0 <= n_state <= 4096
+        ):
             raise ProtocolError("a plan names how many inputs and state tensors it has")
         if not isinstance(ops, list) or len(ops) > MAX_OPS:
             raise ProtocolError(f"a plan's ops are a list of at most {MAX_OPS} operations")
@@ -109,9 +118,13 @@ class PlanGraph:
         _check_refs(header.get("output"), slots)
         return cls(inputs, state, ops, header.get("output"))
 
-    def run(self, args: Sequence[Any], state: Sequence[Any],
-            call: Callable[[Callable[..., Any], tuple, dict], Any],
-            slots: list[Any] | None = None) -> Any:
+    def run(
+        self,
+        args: Sequence[Any],
+        state: Sequence[Any],
+        call: Callable[[Callable[..., Any], tuple, dict], Any],
+        slots: list[Any] | None = None,
+    ) -> Any:
         """Run every operation with `call(func, args, kwargs)`; `args` and `state` are
         whatever `call` understands (tensors here, pointers or references on a worker).
 
@@ -144,8 +157,12 @@ def _check_op(op: Any, slots: int, index: int) -> None:
     if not isinstance(op, dict) or not isinstance(op.get("op"), str):
         raise ProtocolError(f"operation {index} is not {{'op': name, 'args': ...}}")
     if op["op"] == _ITEM:
-        if set(op) != {"op", "of", "index"} or type(op["of"]) is not int \
-                or not 0 <= op["of"] < slots or type(op["index"]) is not int:
+        if (
+            set(op) != {"op", "of", "index"}
+            or type(op["of"]) is not int
+            or not 0 <= op["of"] < slots
+            or type(op["index"]) is not int
+        ):
             raise ProtocolError(f"operation {index}: $item takes a slot and an index")
         return
     if not set(op) <= {"op", "args", "kwargs"}:
@@ -153,8 +170,10 @@ def _check_op(op: Any, slots: int, index: int) -> None:
     try:
         protocol.op_func(op["op"])
     except ProtocolError:
-        raise ProtocolError(f"operation {index}: {op['op']!r} is not an operation a worker "
-                            f"runs; a plan may hold only allow-listed torch operations") from None
+        raise ProtocolError(
+            f"operation {index}: {op['op']!r} is not an operation a worker "
+            f"runs; a plan may hold only allow-listed torch operations"
+        ) from None
     args = protocol.decode(op.get("args", {"$tuple": []}), _slot_checker(slots))
     kwargs = protocol.decode(op.get("kwargs", {"$dict": []}), _slot_checker(slots))
     if not isinstance(args, tuple) or not isinstance(kwargs, dict):
@@ -170,6 +189,7 @@ def _slot_checker(slots: int) -> Callable[[int], Any]:
         if not 0 <= k < slots:
             raise ProtocolError(f"a plan refers to slot {k}, which does not exist yet")
         return Ref(k)
+
     return check
 
 
@@ -181,6 +201,7 @@ def _item(value: Any, index: int) -> Any:
 
 # ---- tracing: function or module → graph ------------------------------------------------
 
+
 class _Inline(fx.Tracer):
     """Traces through every submodule, down to torch functions."""
 
@@ -190,19 +211,35 @@ class _Inline(fx.Tracer):
 
 # `a + b` in traced code reaches fx as operator.add: the tensor method it stands for, and
 # the method to use when the tensor is on the right (`2 - x` is `x.__rsub__(2)`).
-_BINARY = {operator.add: "add", operator.sub: "sub", operator.mul: "mul",
-           operator.truediv: "truediv", operator.floordiv: "floordiv", operator.mod: "mod",
-           operator.pow: "pow", operator.matmul: "matmul", operator.and_: "and",
-           operator.or_: "or", operator.xor: "xor", operator.lshift: "lshift",
-           operator.rshift: "rshift"}
-_COMPARE = {operator.eq: ("eq", "eq"), operator.ne: ("ne", "ne"), operator.lt: ("lt", "gt"),
-            operator.le: ("le", "ge"), operator.gt: ("gt", "lt"), operator.ge: ("ge", "le")}
-_UNARY = {operator.neg: "neg", operator.pos: "pos", operator.invert: "invert",
-          operator.abs: "abs"}
+_BINARY = {
+    operator.add: "add",
+    operator.sub: "sub",
+    operator.mul: "mul",
+    operator.truediv: "truediv",
+    operator.floordiv: "floordiv",
+    operator.mod: "mod",
+    operator.pow: "pow",
+    operator.matmul: "matmul",
+    operator.and_: "and",
+    operator.or_: "or",
+    operator.xor: "xor",
+    operator.lshift: "lshift",
+    operator.rshift: "rshift",
+}
+_COMPARE = {
+    operator.eq: ("eq", "eq"),
+    operator.ne: ("ne", "ne"),
+    operator.lt: ("lt", "gt"),
+    operator.le: ("le", "ge"),
+    operator.gt: ("gt", "lt"),
+    operator.ge: ("ge", "le"),
+}
+_UNARY = {operator.neg: "neg", operator.pos: "pos", operator.invert: "invert", operator.abs: "abs"}
 _REVERSED = {"truediv": "__rdiv__"}
 # Metadata a function may read while it is traced; the value is fixed in the plan.
-_METADATA = frozenset({torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel,
-                       torch.Tensor.nelement})
+_METADATA = frozenset(
+    {torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel, torch.Tensor.nelement}
+)
 _METADATA_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
 
 
@@ -223,8 +260,9 @@ def _tensor_method(node: fx.Node, values: list[Any]) -> tuple[Callable[..., Any]
         return getattr(torch.Tensor, _REVERSED.get(name, f"__r{name}__")), [1, 0]
     if target in _COMPARE:
         name, mirrored = _COMPARE[target]
-        return getattr(torch.Tensor, f"__{name if tensor_first else mirrored}__"), \
-            (order if tensor_first else [1, 0])
+        return getattr(torch.Tensor, f"__{name if tensor_first else mirrored}__"), (
+            order if tensor_first else [1, 0]
+        )
     if target in _UNARY:
         return getattr(torch.Tensor, f"__{_UNARY[target]}__"), order
     if target is operator.getitem:
@@ -243,8 +281,12 @@ def _tensor_method(node: fx.Node, values: list[Any]) -> tuple[Callable[..., Any]
     return target, order
 
 
-def trace(function: Callable[..., Any], args: Sequence[torch.Tensor],
-          state: Sequence[torch.Tensor], module: nn.Module | None = None) -> PlanGraph:
+def trace(
+    function: Callable[..., Any],
+    args: Sequence[torch.Tensor],
+    state: Sequence[torch.Tensor],
+    module: nn.Module | None = None,
+) -> PlanGraph:
     """Trace `function(*args[, State(state)])` (or `module.forward(*args)`) into a graph.
 
     Each node is run once on `args` as it is converted, so the graph's operations are
@@ -259,8 +301,11 @@ def trace(function: Callable[..., Any], args: Sequence[torch.Tensor],
             else:
                 concrete = {}
                 if state:
-                    params = [p for p in inspect.signature(function).parameters.values()
-                              if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+                    params = [
+                        p
+                        for p in inspect.signature(function).parameters.values()
+                        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                    ]
                     concrete = {params[-1].name: State(state)}
                 graph = tracer.trace(function, concrete_args=concrete)
     except Exception as error:  # fx's TraceError, or a proxy used as a Python value
@@ -272,8 +317,9 @@ def trace(function: Callable[..., Any], args: Sequence[torch.Tensor],
     return _convert(graph, tracer.root, list(args), list(state))
 
 
-def _convert(graph: fx.Graph, root: nn.Module, args: list[torch.Tensor],
-             state: list[torch.Tensor]) -> PlanGraph:
+def _convert(
+    graph: fx.Graph, root: nn.Module, args: list[torch.Tensor], state: list[torch.Tensor]
+) -> PlanGraph:
     """fx graph → PlanGraph. Slots: inputs, then tensors carried (state, parameters,
     constants) in the order first used, then one per operation."""
     values: dict[fx.Node, Any] = {}  # each node's value on the build arguments
@@ -281,10 +327,12 @@ def _convert(graph: fx.Graph, root: nn.Module, args: list[torch.Tensor],
     steps: list[tuple[fx.Node, Any]] = []  # (node, torch function or _ITEM)
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     if len(placeholders) - len(args) not in (0, 1):  # one more: the concrete state
-        raise PlanError(f"build the plan with one example tensor per argument "
-                        f"({len(placeholders)} expected, {len(args)} given)")
+        raise PlanError(
+            f"build the plan with one example tensor per argument "
+            f"({len(placeholders)} expected, {len(args)} given)"
+        )
     values.update(zip(placeholders, args))
-    live = set(placeholders[:len(args)])  # nodes whose value will live on the worker
+    live = set(placeholders[: len(args)])  # nodes whose value will live on the worker
     output: Any = None
     for node in graph.nodes:
         if node.op == "placeholder":
@@ -324,14 +372,17 @@ def _convert(graph: fx.Graph, root: nn.Module, args: list[torch.Tensor],
                 continue  # a shape or dtype: fixed at build time, as in any trace
             raise PlanError(
                 f"`{getattr(func, '__name__', func)}` turns a tensor into a plain Python "
-                "value, which a plan would fix at build time. Keep the result a tensor.")
+                "value, which a plan would fix at build time. Keep the result a tensor."
+            )
         if not _allowed(func):
-            raise PlanError(f"`{getattr(func, '__name__', func)}` is not an operation a "
-                            "worker may run, so it cannot be in a plan")
+            raise PlanError(
+                f"`{getattr(func, '__name__', func)}` is not an operation a "
+                "worker may run, so it cannot be in a plan"
+            )
         live.add(node)
         steps.append((node, func))
 
-    numbers = {n: i for i, n in enumerate(placeholders[:len(args)])}
+    numbers = {n: i for i, n in enumerate(placeholders[: len(args)])}
     unique: dict[int, int] = {}  # id(tensor) -> its slot: a tensor used twice is carried once
     for node, tensor in carried.items():
         numbers[node] = unique.setdefault(id(tensor), len(args) + len(unique))
@@ -346,14 +397,17 @@ def _convert(graph: fx.Graph, root: nn.Module, args: list[torch.Tensor],
     for node, func in steps:
         if func is _ITEM:
             tuple_node: Any = node.args[0]  # the node of the tuple-valued result
-            ops.append({"op": _ITEM, "of": numbers[tuple_node],
-                        "index": int(wire(node.args[1]))})
+            ops.append({"op": _ITEM, "of": numbers[tuple_node], "index": int(wire(node.args[1]))})
             continue
         _, order = _tensor_method(node, list(_map_nodes(node.args, values.__getitem__)))
         call_args = list(wire(node.args))
-        ops.append({"op": protocol.op_name(func),
-                    "args": protocol.encode(tuple(call_args[i] for i in order), _no_tensor),
-                    "kwargs": protocol.encode(wire(dict(node.kwargs)), _no_tensor)})
+        ops.append(
+            {
+                "op": protocol.op_name(func),
+                "args": protocol.encode(tuple(call_args[i] for i in order), _no_tensor),
+                "kwargs": protocol.encode(wire(dict(node.kwargs)), _no_tensor),
+            }
+        )
     try:
         out = protocol.encode(wire(output), _no_tensor)
     except ProtocolError:
@@ -402,6 +456,7 @@ def _no_tensor(value: Any) -> Any:
 
 # ---- plans kept by workers -------------------------------------------------------------------
 
+
 @dataclass
 class _Kept:
     """A plan a worker holds: its graph and handles to its state on that worker."""
@@ -414,8 +469,9 @@ _KEPT: weakref.WeakKeyDictionary[Any, dict[int, _Kept]] = weakref.WeakKeyDiction
 _NEXT_ID = itertools.count(1)
 
 
-def keep(worker: Any, header: Any, tensors: dict[str, torch.Tensor],
-         hold: Callable[[torch.Tensor], Any]) -> int:
+def keep(
+    worker: Any, header: Any, tensors: dict[str, torch.Tensor], hold: Callable[[torch.Tensor], Any]
+) -> int:
     """Check a plan received by `worker` and keep it; returns its id there.
 
     `hold(tensor)` stores one state tensor on the worker and returns a handle. Nothing is
@@ -428,16 +484,22 @@ def keep(worker: Any, header: Any, tensors: dict[str, torch.Tensor],
     return plan_id
 
 
-def run_kept(worker: Any, plan_id: Any, args: Sequence[Any],
-             call: Callable[[Callable[..., Any], tuple, dict], Any],
-             free: Callable[[int], None] | None = None) -> Any:
+def run_kept(
+    worker: Any,
+    plan_id: Any,
+    args: Sequence[Any],
+    call: Callable[[Callable[..., Any], tuple, dict], Any],
+    free: Callable[[int], None] | None = None,
+) -> Any:
     """Run a plan `worker` holds on the handles `args`, each operation through `call`
     (the worker's executor, so its privacy policy applies). With `free`, every
     intermediate result is freed afterwards, and everything made is freed on an error."""
     kept = _KEPT.get(worker, {}).get(plan_id) if type(plan_id) is int else None
     if kept is None:
-        raise PlanError(f"{getattr(worker, 'id', worker)} holds no plan {plan_id!r}: send it "
-                        "first with `plan.send(worker)`")
+        raise PlanError(
+            f"{getattr(worker, 'id', worker)} holds no plan {plan_id!r}: send it "
+            "first with `plan.send(worker)`"
+        )
     known = {h.id_at_location for h in (*args, *kept.state)}
     slots: list[Any] = []  # filled as the plan runs, so a failure can free what it made
     try:
@@ -466,8 +528,7 @@ def _protect_state(output: Any, state_ids: set[int], call: Callable[..., Any]) -
     """A plan that returns one of its state tensors returns a copy: the caller's pointer
     must not own the plan's state."""
     if type(getattr(output, "id_at_location", None)) is int:
-        return call(torch.clone, (output,), {}) if output.id_at_location in state_ids \
-            else output
+        return call(torch.clone, (output,), {}) if output.id_at_location in state_ids else output
     if isinstance(output, (tuple, list)):
         return type(output)(_protect_state(o, state_ids, call) for o in output)
     return output
@@ -485,6 +546,7 @@ def _handles(values: Sequence[Any]) -> list[Any]:
 
 # ---- the caller's side -----------------------------------------------------------------------
 
+
 class PlanPointer:
     """A plan kept on `location` (PySyft's pointer to a plan): call it on pointers there."""
 
@@ -499,20 +561,30 @@ class PlanPointer:
             raise PlanError(f"this plan takes {self.inputs} pointer(s), got {len(args)}")
         for a in args:
             if not isinstance(a, PointerTensor):
-                raise PlanError(f"a plan on {self.location.id} runs on pointers to data "
-                                f"there; send the tensor first: `x.send({self.location.id})`")
+                raise PlanError(
+                    f"a plan on {self.location.id} runs on pointers to data "
+                    f"there; send the tensor first: `x.send({self.location.id})`"
+                )
             a._check_live()
             if a.location is not self.location:
-                raise PlanError(f"the plan is on {self.location.id} but an argument is on "
-                                f"{a.location.id}: send the plan there too, "
-                                f"`plan.send({a.location.id})`")
+                raise PlanError(
+                    f"the plan is on {self.location.id} but an argument is on "
+                    f"{a.location.id}: send the plan there too, "
+                    f"`plan.send({a.location.id})`"
+                )
         if hasattr(self.location, "request"):  # a worker server: one message
-            reply, _ = self.location.request({
-                "command": "plan", "action": "run", "plan": self.id_at_location,
-                "args": [a.id_at_location for a in args]})
+            reply, _ = self.location.request(
+                {
+                    "command": "plan",
+                    "action": "run",
+                    "plan": self.id_at_location,
+                    "args": [a.id_at_location for a in args],
+                }
+            )
             return self._pointers(reply, {a.id_at_location: a for a in args})
-        return run_kept(self.location, self.id_at_location, args, self.location.execute,
-                        self.location.free)
+        return run_kept(
+            self.location, self.id_at_location, args, self.location.execute, self.location.free
+        )
 
     def _pointers(self, value: Any, inputs: dict[int, PointerTensor]) -> Any:
         if isinstance(value, dict) and "$obj" in value:
@@ -539,8 +611,7 @@ def send_graph(graph: PlanGraph, worker: Any) -> PlanPointer:
     worker; the worker checks it with `PlanGraph.from_json` before keeping anything."""
     header, tensors = graph.to_json()
     if hasattr(worker, "request"):
-        reply, _ = worker.request({"command": "plan", "action": "send", "plan": header},
-                                  tensors)
+        reply, _ = worker.request({"command": "plan", "action": "send", "plan": header}, tensors)
         return PlanPointer(worker, reply["plan"], graph.inputs)
     # In this process too, only what the wire would carry crosses over.
     header, tensors = protocol.unpack(protocol.pack({"plan": header}, tensors))
@@ -553,14 +624,19 @@ def send_graph(graph: PlanGraph, worker: Any) -> PlanPointer:
 
 # ---- what a learner writes -------------------------------------------------------------------
 
+
 class Plan(nn.Module):
     """A function or module built once into a graph, to send to workers and run there.
 
     Subclass it like `nn.Module` (define `forward`) or make one with `@func2plan()`.
     """
 
-    def __init__(self, function: Callable[..., Any] | None = None,
-                 state: Sequence[torch.Tensor] = (), name: str | None = None) -> None:
+    def __init__(
+        self,
+        function: Callable[..., Any] | None = None,
+        state: Sequence[torch.Tensor] = (),
+        name: str | None = None,
+    ) -> None:
         super().__init__()
         self._function = function
         self._state = State(state)
@@ -589,10 +665,12 @@ class Plan(nn.Module):
 
     def build(self, *args: torch.Tensor) -> Any:
         """Trace on example tensors; returns what the function gives on them."""
-        if not args or not all(isinstance(a, torch.Tensor) and not isinstance(a, PointerTensor)
-                               for a in args):
-            raise PlanError("build a plan with local example tensors, e.g. "
-                            "plan.build(torch.zeros(1, 4))")
+        if not args or not all(
+            isinstance(a, torch.Tensor) and not isinstance(a, PointerTensor) for a in args
+        ):
+            raise PlanError(
+                "build a plan with local example tensors, e.g. plan.build(torch.zeros(1, 4))"
+            )
         if self._function is not None:
             graph = trace(self._function, args, self._state.tensors)
         else:
@@ -618,8 +696,9 @@ class Plan(nn.Module):
             where = pointers[0].location
             sent = self._sent.get(id(where))
             if sent is None or sent.location is not where:
-                raise PlanError(f"{self.name} is not on {where.id}: "
-                                f"`{self.name}.send({where.id})` first")
+                raise PlanError(
+                    f"{self.name} is not on {where.id}: `{self.name}.send({where.id})` first"
+                )
             return sent(*args)
         if self.graph is None:
             self.build(*args)
@@ -631,8 +710,10 @@ class Plan(nn.Module):
         return self.graph.run(list(args), self.graph.state, lambda f, a, k: f(*a, **k))
 
 
-def func2plan(args_shape: Sequence[Sequence[int]] | Callable[..., Any] | None = None,
-              state: Sequence[torch.Tensor] = ()) -> Any:
+def func2plan(
+    args_shape: Sequence[Sequence[int]] | Callable[..., Any] | None = None,
+    state: Sequence[torch.Tensor] = (),
+) -> Any:
     """`@sy.func2plan()`: the function becomes a `Plan`; with `args_shape` it is built at
     once on zeros of those shapes, else on the first call or `plan.build(...)`.
     `@sy.func2plan` without parentheses works too."""
@@ -645,4 +726,5 @@ def func2plan(args_shape: Sequence[Sequence[int]] | Callable[..., Any] | None = 
         if shapes is not None:
             plan.build(*(torch.zeros(*shape) for shape in shapes))
         return plan
+
     return decorate

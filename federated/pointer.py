@@ -62,21 +62,60 @@ def _grad(func: Callable[..., Any], args: tuple, kwargs: dict | None) -> Any:
 # Calls a pointer answers without asking its worker what to do, by what they are.
 _SPECIAL: dict[Callable[..., Any], Callable[[Any, tuple, dict | None], Any]] = {
     **dict.fromkeys(  # attribute getters and methods that only read shape or dtype
-        [getattr(torch.Tensor, name).__get__
-         for name in ("shape", "dtype", "device", "ndim", "layout", "is_cuda", "is_meta",
-                      "is_quantized", "is_sparse", "is_nested", "is_mkldnn")]
-        + [torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel, torch.Tensor.nelement,
-           torch.Tensor.__len__, torch.Tensor.element_size, torch.Tensor.is_floating_point,
-           torch.Tensor.is_complex, torch.is_complex, torch.is_floating_point, torch.numel],
-        _answer_here),
+        [
+            getattr(torch.Tensor, name).__get__
+            for name in (
+                "shape",
+                "dtype",
+                "device",
+                "ndim",
+                "layout",
+                "is_cuda",
+                "is_meta",
+                "is_quantized",
+                "is_sparse",
+                "is_nested",
+                "is_mkldnn",
+            )
+        ]
+        + [
+            torch.Tensor.size,
+            torch.Tensor.dim,
+            torch.Tensor.numel,
+            torch.Tensor.nelement,
+            torch.Tensor.__len__,
+            torch.Tensor.element_size,
+            torch.Tensor.is_floating_point,
+            torch.Tensor.is_complex,
+            torch.is_complex,
+            torch.is_floating_point,
+            torch.numel,
+        ],
+        _answer_here,
+    ),
     **dict.fromkeys(  # calls that would hand a remote value over without asking
-        [torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.numpy, torch.Tensor.__bool__,
-         torch.Tensor.__int__, torch.Tensor.__float__, torch.Tensor.__index__,
-         torch.Tensor.__complex__, torch.Tensor.__array__, torch.Tensor.__reduce_ex__,
-         torch.Tensor.__setstate__, torch.Tensor.__contains__, torch.Tensor.is_nonzero,
-         torch.is_nonzero, torch.Tensor.equal, torch.equal, torch.Tensor.allclose,
-         torch.allclose],
-        _refuse),
+        [
+            torch.Tensor.item,
+            torch.Tensor.tolist,
+            torch.Tensor.numpy,
+            torch.Tensor.__bool__,
+            torch.Tensor.__int__,
+            torch.Tensor.__float__,
+            torch.Tensor.__index__,
+            torch.Tensor.__complex__,
+            torch.Tensor.__array__,
+            torch.Tensor.__reduce_ex__,
+            torch.Tensor.__setstate__,
+            torch.Tensor.__contains__,
+            torch.Tensor.is_nonzero,
+            torch.is_nonzero,
+            torch.Tensor.equal,
+            torch.equal,
+            torch.Tensor.allclose,
+            torch.allclose,
+        ],
+        _refuse,
+    ),
     torch.Tensor.__iter__: _iterate,
     GET_GRAD: _grad,
 }
@@ -100,8 +139,14 @@ class PointerTensor(torch.Tensor):
     is_sparse = False
 
     @staticmethod
-    def __new__(cls, location: Worker, id_at_location: int, shape: Any,
-                dtype: torch.dtype, device: Any = _CPU) -> PointerTensor:
+    def __new__(
+        cls,
+        location: Worker,
+        id_at_location: int,
+        shape: Any,
+        dtype: torch.dtype,
+        device: Any = _CPU,
+    ) -> PointerTensor:
         ptr = torch.Tensor._make_wrapper_subclass(cls, shape, dtype=dtype, device=device)
         ptr.__dict__.update(location=location, id_at_location=id_at_location, _gone=None)
         return ptr
@@ -255,6 +300,7 @@ class PointerTensor(torch.Tensor):
             return
 
     if TYPE_CHECKING:  # what torch's stubs cannot know: arithmetic on pointers gives pointers
+
         def __add__(self, other: Any) -> PointerTensor: ...
         def __radd__(self, other: Any) -> PointerTensor: ...
         def __sub__(self, other: Any) -> PointerTensor: ...
@@ -269,7 +315,8 @@ class PointerTensor(torch.Tensor):
     # torch's stub types the disabled default (a plain function), hence the ignore
     @classmethod
     def __torch_dispatch__(  # type: ignore[override]
-            cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        cls, func: Any, types: Any, args: Any = (), kwargs: Any = None
+    ) -> Any:
         raise RuntimeError(f"internal error: a pointer reached the dispatcher in {func}")
 
     @classmethod
@@ -342,8 +389,7 @@ def _mismatch_message(func: Callable[..., Any], a: PointerTensor, b: PointerTens
     )
 
 
-def _local_message(func: Callable[..., Any], pointer: PointerTensor,
-                   local: torch.Tensor) -> str:
+def _local_message(func: Callable[..., Any], pointer: PointerTensor, local: torch.Tensor) -> str:
     name, where = func_name(func), pointer.location.id
     if isinstance(local, torch.nn.Parameter):
         return (

@@ -124,8 +124,9 @@ class _SizeWatch:
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None):
         if any(tag in _VALUE_DEPENDENT for tag in func.tags) and not (
-                func is _INTEGER_INDEX and not any(
-                    t.dtype in (torch.bool, torch.uint8) for t in _tensors_in(args[1:]))):
+            func is _INTEGER_INDEX
+            and not any(t.dtype in (torch.bool, torch.uint8) for t in _tensors_in(args[1:]))
+        ):
             raise self.refuse()
         return func(*args, **(kwargs or {}))
 
@@ -157,8 +158,13 @@ class _Running:
     fixed_sizes: set[tuple] = set()
     value_sizes: set[tuple] = set()
 
-    def __init__(self, policy: PrivacyPolicy, func: Callable[..., Any],
-                 tensors: list[torch.Tensor], key: tuple | None) -> None:
+    def __init__(
+        self,
+        policy: PrivacyPolicy,
+        func: Callable[..., Any],
+        tensors: list[torch.Tensor],
+        key: tuple | None,
+    ) -> None:
         self.policy, self.func, self.tensors, self.key = policy, func, tensors, key
         self.sizes = [t.untyped_storage().nbytes() for t in tensors]
         self.watching = False
@@ -191,8 +197,7 @@ class _Running:
             storage = t.untyped_storage()
             if storage.nbytes() > size:  # `set_` grows a storage and leaves the rest as is
                 torch.empty(0, dtype=torch.uint8).set_(storage)[size:].zero_()
-        if error is not None and self.key is not None \
-                and not isinstance(error, PrivateDataError):
+        if error is not None and self.key is not None and not isinstance(error, PrivateDataError):
             raise PrivateDataError(
                 f"`{func_name(self.func)}` failed on {self.policy.owner}'s private data. "
                 f"Torch's message is withheld, since it can quote private values "
@@ -249,23 +254,26 @@ class PrivacyPolicy:
 
     # ---- data the owner loads --------------------------------------------------------------
 
-    def on_load(self, obj_id: int, *, private: bool, epsilon: float | None,
-                model_exit: bool) -> None:
+    def on_load(
+        self, obj_id: int, *, private: bool, epsilon: float | None, model_exit: bool
+    ) -> None:
         """The owner placed `obj_id` here; `epsilon` is its differential-privacy budget,
         `model_exit` whether a model trained on it may leave."""
         if private:
             data = self.store.lookup(obj_id)
             self._labels[obj_id] = Label(PRIVATE, frozenset((obj_id,)))
-            self._datasets[obj_id] = Dataset(model_exit, data.detach().clone(), _memory(data),
-                                             data._version)
+            self._datasets[obj_id] = Dataset(
+                model_exit, data.detach().clone(), _memory(data), data._version
+            )
             PrivacyPolicy.fill_fresh_memory = True
         if epsilon is not None:
             self._budgets[obj_id] = float(epsilon)
 
     # ---- computation -----------------------------------------------------------------------
 
-    def before_call(self, func: Callable[..., Any], inputs: Sequence[int],
-                    written: Sequence[int]) -> None:
+    def before_call(
+        self, func: Callable[..., Any], inputs: Sequence[int], written: Sequence[int]
+    ) -> None:
         """Refuse, before anything runs, a write into the owner's private data."""
         if not self._datasets:
             return
@@ -275,11 +283,19 @@ class PrivacyPolicy:
                 target = store.get(obj_id)
                 if isinstance(target, torch.Tensor):
                     self._refuse_owner_write(func, _memory(target))
-        self._versions = [(i, t, t._version, _memory(t)) for i in inputs
-                          if isinstance(t := store.get(i), torch.Tensor)]
+        self._versions = [
+            (i, t, t._version, _memory(t))
+            for i in inputs
+            if isinstance(t := store.get(i), torch.Tensor)
+        ]
 
-    def running(self, func: Callable[..., Any], inputs: Sequence[int], args: Sequence[Any],
-                kwargs: dict[str, Any]) -> _Running | None:
+    def running(
+        self,
+        func: Callable[..., Any],
+        inputs: Sequence[int],
+        args: Sequence[Any],
+        kwargs: dict[str, Any],
+    ) -> _Running | None:
         """A context for the call itself (see `_Running`); None while this process has
         never held private data, and the call needs nothing around it."""
         if not PrivacyPolicy.fill_fresh_memory:
@@ -292,8 +308,9 @@ class PrivacyPolicy:
             key = (func, _signature(args), _signature(kwargs.items()) if kwargs else ())
         return _Running(self, func, tensors, key)
 
-    def check_result(self, func: Callable[..., Any], inputs: Sequence[int],
-                     written: Sequence[int], result: Any) -> None:
+    def check_result(
+        self, func: Callable[..., Any], inputs: Sequence[int], written: Sequence[int], result: Any
+    ) -> None:
         """Refuse a Python value (number, string, list...) computed from labelled data.
         Metadata (`torch.Size`, dtypes, attributes such as `requires_grad`) and `None`
         carry no values and pass. Methods that read metadata (`stride()`) are refused
@@ -313,8 +330,13 @@ class PrivacyPolicy:
             f"pointers, and they stay on {self.owner}: keep computing with them instead."
         )
 
-    def after_call(self, func: Callable[..., Any], inputs: Sequence[int],
-                   outputs: Sequence[int], written: Sequence[int]) -> None:
+    def after_call(
+        self,
+        func: Callable[..., Any],
+        inputs: Sequence[int],
+        outputs: Sequence[int],
+        written: Sequence[int],
+    ) -> None:
         """Label the results and everything written; check the owner's data is intact."""
         if not (self._labels or self._grad_set or self._gradients is not NOTHING):
             return  # `active`, written out: this runs for every call
@@ -358,8 +380,12 @@ class PrivacyPolicy:
                 self._check_exit(obj_id, label)
         for obj_id in obj_ids:
             obj = self.store.get(obj_id)
-            if isinstance(obj, torch.Tensor) and (obj.is_leaf or obj.retains_grad) \
-                    and obj.grad is not None and self._grad_label(obj_id) is not NOTHING:
+            if (
+                isinstance(obj, torch.Tensor)
+                and (obj.is_leaf or obj.retains_grad)
+                and obj.grad is not None
+                and self._grad_label(obj_id) is not NOTHING
+            ):
                 obj.grad = None
 
     def release(self, obj_id: int, exit: str) -> None:  # noqa: A002 - the exit's name
@@ -451,8 +477,11 @@ class PrivacyPolicy:
         if not targets:
             return
         memories = set(targets.values())
-        sharing = [i for i, t in self.store.items()
-                   if isinstance(t, torch.Tensor) and _memory(t) in memories]
+        sharing = [
+            i
+            for i, t in self.store.items()
+            if isinstance(t, torch.Tensor) and _memory(t) in memories
+        ]
         self._label_all({*written, *sharing}, label)
         for i, memory in targets.items():
             covered[i] = (memory, self._labels[i])
@@ -463,20 +492,29 @@ class PrivacyPolicy:
         if self._gradients is NOTHING:
             return
         tensors = [t for t in self.store.values() if isinstance(t, torch.Tensor)]
-        memories = {_memory(t.grad) for t in tensors
-                    if (t.is_leaf or t.retains_grad) and t.grad is not None}
+        memories = {
+            _memory(t.grad) for t in tensors if (t.is_leaf or t.retains_grad) and t.grad is not None
+        }
         if memories:
-            self._label_all([i for i, t in self.store.items()
-                             if isinstance(t, torch.Tensor) and _memory(t) in memories],
-                            self._gradients)
+            self._label_all(
+                [
+                    i
+                    for i, t in self.store.items()
+                    if isinstance(t, torch.Tensor) and _memory(t) in memories
+                ],
+                self._gradients,
+            )
 
     def _grad_label(self, obj_id: int) -> Label:
         """What the gradient of `obj_id` may carry: whatever backward here computed
         from, whatever was set as it, and whatever shares its memory."""
         label = join(self._gradients, self._grad_set.get(obj_id, NOTHING))
         obj = self.store.get(obj_id)
-        grad = obj.grad if isinstance(obj, torch.Tensor) and (
-            obj.is_leaf or obj.retains_grad) else None
+        grad = (
+            obj.grad
+            if isinstance(obj, torch.Tensor) and (obj.is_leaf or obj.retains_grad)
+            else None
+        )
         if grad is not None and self._labels:
             memory = _memory(grad)
             for i, found in list(self._labels.items()):
@@ -489,8 +527,7 @@ class PrivacyPolicy:
         """Pass if the model exit lets `obj_id` out, else say why not."""
         obj = self.store.get(obj_id)
         if isinstance(obj, nn.Parameter) and label.level <= TRAINED:
-            forbidding = sorted(s for s in label.sources
-                                if not self._dataset_allows_models(s))
+            forbidding = sorted(s for s in label.sources if not self._dataset_allows_models(s))
             if not forbidding:
                 return
             raise PrivateDataError(
@@ -500,16 +537,19 @@ class PrivacyPolicy:
                 f"results released with differential privacy (lesson 8) may leave instead."
             )
         if label.level == TRAINED:
-            what = ("a gradient of training on private data, or computed from one, and only "
-                    "a model's parameters leave through the model exit: fetch the trained "
-                    "model with `model.get()` instead")
+            what = (
+                "a gradient of training on private data, or computed from one, and only "
+                "a model's parameters leave through the model exit: fetch the trained "
+                "model with `model.get()` instead"
+            )
         else:
-            what = ("computed from private data, so it stays here. Only a model trained on "
-                    "it (`model.get()`) and results released with differential privacy "
-                    "(lesson 8) may leave: fetch the trained model instead")
+            what = (
+                "computed from private data, so it stays here. Only a model trained on "
+                "it (`model.get()`) and results released with differential privacy "
+                "(lesson 8) may leave: fetch the trained model instead"
+            )
         raise PrivateDataError(
-            f"{self.owner}'s object {obj_id} cannot be fetched, moved or copied out: it is "
-            f"{what}."
+            f"{self.owner}'s object {obj_id} cannot be fetched, moved or copied out: it is {what}."
         )
 
     def _dataset_allows_models(self, dataset_id: int) -> bool:
@@ -525,15 +565,23 @@ class PrivacyPolicy:
                     f"copy instead, e.g. `x = data * 1`, and change `x`."
                 )
 
-    def _check_datasets(self, func: Callable[..., Any], inputs: Sequence[int],
-                        outputs: Sequence[int], memories: set[int]) -> None:
+    def _check_datasets(
+        self,
+        func: Callable[..., Any],
+        inputs: Sequence[int],
+        outputs: Sequence[int],
+        memories: set[int],
+    ) -> None:
         """After a call: if a write reached the owner's data after all (through a tensor
         sharing its memory, by an operation nobody foresaw writing), put the data back,
         drop the call's new results, and refuse. `memories`: where the call wrote."""
         for obj_id, dataset in self._datasets.items():
             data = self.store.get(obj_id)
-            if data is None or (data._version == dataset.version and dataset.memory
-                                not in memories and _memory(data) == dataset.memory):
+            if data is None or (
+                data._version == dataset.version
+                and dataset.memory not in memories
+                and _memory(data) == dataset.memory
+            ):
                 continue
             self.store[obj_id] = dataset.original.clone()
             for new in outputs:
@@ -551,8 +599,9 @@ class PrivacyPolicy:
 
 def _carries_values(result: Any) -> bool:
     """Whether a non-tensor result holds values rather than only metadata."""
-    if result is None or isinstance(result, (torch.Size, torch.dtype, torch.device,
-                                             torch.layout, torch.memory_format)):
+    if result is None or isinstance(
+        result, (torch.Size, torch.dtype, torch.device, torch.layout, torch.memory_format)
+    ):
         return False
     if isinstance(result, (list, tuple)):
         return any(_carries_values(r) for r in result)

@@ -75,8 +75,9 @@ def _tensors(name: str) -> tuple[torch.Tensor, torch.Tensor]:
     return data, torch.tensor(target, dtype=dtype)
 
 
-def create_sandbox(gbs: dict[str, Any], verbose: bool = True, download_data: bool = True,
-                   private: bool = False) -> list[VirtualWorker]:
+def create_sandbox(
+    gbs: dict[str, Any], verbose: bool = True, download_data: bool = True, private: bool = False
+) -> list[VirtualWorker]:
     """Put `hook`, the six workers, `workers` and `grid` into `gbs` (your `globals()`),
     with torch's usual names (`torch`, `th`, `nn`, `F`, `optim`); returns the workers.
 
@@ -92,20 +93,39 @@ def create_sandbox(gbs: dict[str, Any], verbose: bool = True, download_data: boo
             if verbose:
                 print(f"Loading {name} onto {len(workers)} workers")
             data, target = _tensors(name)
-            for worker, part, labels in zip(workers, data.tensor_split(len(workers)),
-                                            target.tensor_split(len(workers))):
-                worker.load(part, tag=[f"#{name}", "#data"], private=private,
-                            description=f"{description} (data)")
-                worker.load(labels, tag=[f"#{name}", "#target"], private=private,
-                            description=f"{description} (target)")
+            for worker, part, labels in zip(
+                workers, data.tensor_split(len(workers)), target.tensor_split(len(workers))
+            ):
+                worker.load(
+                    part,
+                    tag=[f"#{name}", "#data"],
+                    private=private,
+                    description=f"{description} (data)",
+                )
+                worker.load(
+                    labels,
+                    tag=[f"#{name}", "#target"],
+                    private=private,
+                    description=f"{description} (target)",
+                )
     from torch import nn, optim
     from torch.nn import functional
 
     import federated
 
-    gbs.update({"hook": hook, "workers": workers, "grid": PrivateGridNetwork(*workers),
-                "torch": torch, "th": torch, "nn": nn, "F": functional, "optim": optim,
-                "sy": federated})
+    gbs.update(
+        {
+            "hook": hook,
+            "workers": workers,
+            "grid": PrivateGridNetwork(*workers),
+            "torch": torch,
+            "th": torch,
+            "nn": nn,
+            "F": functional,
+            "optim": optim,
+            "sy": federated,
+        }
+    )
     gbs.update({w.id: w for w in workers})
     if verbose:
         print(f"Done: {', '.join(WORKERS)}, `workers` and `grid` are ready")

@@ -54,8 +54,9 @@ class ProtocolError(FederatedError, RuntimeError):
 
 
 # -- Shamir secret sharing over GF(PRIME) ------------------------------------------------
-def shamir_split(secret: bytes, xs: Sequence[int], threshold: int,
-                 prime: int = PRIME) -> dict[int, int]:
+def shamir_split(
+    secret: bytes, xs: Sequence[int], threshold: int, prime: int = PRIME
+) -> dict[int, int]:
     """Shares of `secret` at the points `xs` (non-zero, distinct); any `threshold` of them
     rebuild it, fewer tell nothing about it. The secret must be smaller than `prime`."""
     if not 1 <= threshold <= len(xs):
@@ -123,8 +124,7 @@ def decode(words: np.ndarray) -> torch.Tensor:
 def flatten(model: nn.Module) -> np.ndarray:
     """All floating-point parameters and buffers of `model` as one float64 vector."""
     with torch.no_grad():
-        tensors = [t.reshape(-1) for t in model.state_dict().values()
-                   if t.dtype.is_floating_point]
+        tensors = [t.reshape(-1) for t in model.state_dict().values() if t.dtype.is_floating_point]
         return torch.cat(tensors).numpy().astype(np.float64)
 
 
@@ -160,9 +160,9 @@ class Owner:
         self._secret = X25519PrivateKey.generate()
         self.public_key = _public_bytes(self._secret.public_key())
         self._seeds: dict[int, bytes] = {}
-        self._held_key_shares: dict[int, int] = {}      # owner -> share of its secret key
-        self._held_mask_shares: dict[int, int] = {}     # owner -> share of its self-mask seed
-        self._revealed: dict[int, str] = {}             # owner -> which kind was revealed
+        self._held_key_shares: dict[int, int] = {}  # owner -> share of its secret key
+        self._held_mask_shares: dict[int, int] = {}  # owner -> share of its self-mask seed
+        self._revealed: dict[int, str] = {}  # owner -> which kind was revealed
         self._self_seed: bytes | None = None
 
     def agree(self, public_keys: dict[int, bytes]) -> None:
@@ -174,8 +174,9 @@ class Owner:
         raw = self._secret.private_bytes_raw()
         return shamir_split(raw, [j + 1 for j in self._seeds], threshold)
 
-    def keep_shares(self, owner: int, key_share: int | None = None,
-                    mask_share: int | None = None) -> None:
+    def keep_shares(
+        self, owner: int, key_share: int | None = None, mask_share: int | None = None
+    ) -> None:
         """Hold shares another owner sent (encrypted in a real system)."""
         if key_share is not None:
             self._held_key_shares[owner] = key_share
@@ -186,8 +187,7 @@ class Owner:
         """A fresh self-mask seed for this round, shared among the neighbours."""
         self._self_seed = secrets.randbelow(SMALL_PRIME).to_bytes(16, "big")
         self._revealed.clear()
-        return shamir_split(self._self_seed, [j + 1 for j in self._seeds], threshold,
-                            SMALL_PRIME)
+        return shamir_split(self._self_seed, [j + 1 for j in self._seeds], threshold, SMALL_PRIME)
 
     def masked(self, model: nn.Module, weight: float, round_: int) -> np.ndarray:
         """This owner's weighted model plus its self mask and pairwise masks."""
@@ -214,8 +214,10 @@ class Owner:
         if kind not in ("mask", "key"):
             raise ValueError("kind is 'mask' or 'key'")
         if self._revealed.get(owner, kind) != kind:
-            raise ProtocolError(f"owner {self.index} already revealed a {self._revealed[owner]} "
-                                f"share of owner {owner}; both would unmask its model")
+            raise ProtocolError(
+                f"owner {self.index} already revealed a {self._revealed[owner]} "
+                f"share of owner {owner}; both would unmask its model"
+            )
         held = self._held_mask_shares if kind == "mask" else self._held_key_shares
         if owner not in held:
             raise ProtocolError(f"owner {self.index} holds no {kind} share of owner {owner}")
@@ -254,8 +256,13 @@ class Session:
         return cls(owners, graph, threshold, keys)
 
 
-def secure_average(models: Sequence[nn.Module], weights: Sequence[float] | None = None, *,
-                   session: Session | None = None, dropouts: Iterable[int] = ()) -> nn.Module:
+def secure_average(
+    models: Sequence[nn.Module],
+    weights: Sequence[float] | None = None,
+    *,
+    session: Session | None = None,
+    dropouts: Iterable[int] = (),
+) -> nn.Module:
     """The weighted average of local `models`, computed by an aggregator that only ever sees
     masked vectors. `dropouts` are owners that vanish after sharing their self-mask (before
     sending): the average is over the others. Pass one `session` to many rounds to reuse
@@ -278,8 +285,10 @@ def secure_average(models: Sequence[nn.Module], weights: Sequence[float] | None 
     for i in range(n):
         near_alive = [j for j in session.graph[i] if j not in dropouts]
         if len(near_alive) < session.threshold:
-            raise ProtocolError(f"owner {i} has {len(near_alive)} neighbours left, fewer than "
-                                f"the threshold {session.threshold}: too many dropped out")
+            raise ProtocolError(
+                f"owner {i} has {len(near_alive)} neighbours left, fewer than "
+                f"the threshold {session.threshold}: too many dropped out"
+            )
     session.round += 1
     round_, owners = session.round, session.owners
     for i in range(n):  # every owner still in the session shares a fresh self mask
@@ -324,7 +333,7 @@ def _unflatten(like: nn.Module, vector: torch.Tensor) -> nn.Module:
             if not tensor.dtype.is_floating_point:
                 continue  # counters such as BatchNorm's are taken from the first model
             size = tensor.numel()
-            tensor.copy_(vector[offset:offset + size].reshape(tensor.shape).to(tensor.dtype))
+            tensor.copy_(vector[offset : offset + size].reshape(tensor.shape).to(tensor.dtype))
             offset += size
     return average
 
@@ -353,9 +362,14 @@ class Member:
         return words
 
 
-def committee_average(models: Sequence[nn.Module], weights: Sequence[float] | None = None,
-                      *, members: int = 3, dropouts: Iterable[int] = (),
-                      round_: int = 1) -> nn.Module:
+def committee_average(
+    models: Sequence[nn.Module],
+    weights: Sequence[float] | None = None,
+    *,
+    members: int = 3,
+    dropouts: Iterable[int] = (),
+    round_: int = 1,
+) -> nn.Module:
     """The weighted average of local `models` through `members` aggregators that add up
     additive shares. It assumes that not all members collude (any `members - 1` of them
     together learn nothing about one model). An owner in `dropouts` sends nothing and is
@@ -389,12 +403,15 @@ def committee_average(models: Sequence[nn.Module], weights: Sequence[float] | No
     return _unflatten(models[0], decode(summed))
 
 
-def average(models: Sequence[nn.Module], weights: Sequence[float] | None = None,
-            protocol: str = "masks") -> nn.Module:
+def average(
+    models: Sequence[nn.Module], weights: Sequence[float] | None = None, protocol: str = "masks"
+) -> nn.Module:
     """`federated_avg(models, weights, secure="masks" | "committee")` lands here."""
     if protocol == "masks":
         return secure_average(models, weights)
     if protocol == "committee":
         return committee_average(models, weights)
-    raise ValueError(f"unknown secure averaging protocol {protocol!r}: use True (lesson 6), "
-                     "'masks' or 'committee'")
+    raise ValueError(
+        f"unknown secure averaging protocol {protocol!r}: use True (lesson 6), "
+        "'masks' or 'committee'"
+    )

@@ -23,9 +23,16 @@ from torch._C import DisableTorchFunctionSubclass
 from federated.fixed_precision import FixedPrecisionTensor, record_gradients_with
 
 Backward = Callable[[FixedPrecisionTensor], tuple[Any, ...]]
-_METADATA = {torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel, torch.Tensor.__len__,
-             torch.Tensor.is_floating_point, torch.Tensor.is_complex, torch.is_complex,
-             torch.is_floating_point}
+_METADATA = {
+    torch.Tensor.size,
+    torch.Tensor.dim,
+    torch.Tensor.numel,
+    torch.Tensor.__len__,
+    torch.Tensor.is_floating_point,
+    torch.Tensor.is_complex,
+    torch.is_complex,
+    torch.is_floating_point,
+}
 
 
 class AutogradTensor(torch.Tensor):
@@ -41,11 +48,21 @@ class AutogradTensor(torch.Tensor):
     stored_grad: AutogradTensor | None
 
     @staticmethod
-    def __new__(cls, child: FixedPrecisionTensor, parents: tuple = (),
-                backward: Backward | None = None, requires_grad: bool = True) -> AutogradTensor:
+    def __new__(
+        cls,
+        child: FixedPrecisionTensor,
+        parents: tuple = (),
+        backward: Backward | None = None,
+        requires_grad: bool = True,
+    ) -> AutogradTensor:
         t = torch.Tensor._make_wrapper_subclass(cls, child.shape, dtype=child.dtype)
-        t.__dict__.update(child=child, parents=parents, backward_rule=backward,
-                          needs_grad=requires_grad, stored_grad=None)
+        t.__dict__.update(
+            child=child,
+            parents=parents,
+            backward_rule=backward,
+            needs_grad=requires_grad,
+            stored_grad=None,
+        )
         return t
 
     # ---- what torch and optimizers ask ----------------------------------------------------
@@ -94,8 +111,9 @@ class AutogradTensor(torch.Tensor):
         """Fill `.grad` of every leaf this value came from (accumulating, as torch does)."""
         if gradient is None:
             if self.numel() != 1:
-                raise RuntimeError("backward() without a gradient needs a single value: "
-                                   "call .sum() first")
+                raise RuntimeError(
+                    "backward() without a gradient needs a single value: call .sum() first"
+                )
             gradient = torch.ones(self.shape)
         grads: dict[int, FixedPrecisionTensor] = {id(self): _as_fpt(gradient, self.child)}
         for node in _reverse_order(self):
@@ -106,7 +124,8 @@ class AutogradTensor(torch.Tensor):
                 if node.needs_grad:
                     old = node.stored_grad
                     node.stored_grad = AutogradTensor(
-                        g if old is None else old.child + g, requires_grad=False)
+                        g if old is None else old.child + g, requires_grad=False
+                    )
                 continue
             assert node.backward_rule is not None  # _record gives every non-leaf its rule
             for parent, pg in zip(node.parents, node.backward_rule(g)):
@@ -119,7 +138,8 @@ class AutogradTensor(torch.Tensor):
 
     @classmethod
     def __torch_dispatch__(  # type: ignore[override]  # torch stubs the disabled default
-            cls, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        cls, func: Any, types: Any, args: Any = (), kwargs: Any = None
+    ) -> Any:
         raise RuntimeError(f"internal error: a shared value reached the dispatcher in {func}")
 
     @classmethod
@@ -144,6 +164,7 @@ def _as_fpt(value: Any, like: FixedPrecisionTensor) -> FixedPrecisionTensor:
     if isinstance(value, FixedPrecisionTensor):
         return value
     from federated.fixed_precision import encode
+
     return FixedPrecisionTensor(encode(value, like.precision), like.precision, like.dtype)
 
 
@@ -155,7 +176,8 @@ def _value(x: Any) -> Any:
 def _record(value: FixedPrecisionTensor, parents: tuple, backward: Backward) -> Any:
     """Wrap a result; it remembers its parents only if gradients are wanted."""
     if not torch.is_grad_enabled() or not any(
-            isinstance(p, AutogradTensor) and (p.needs_grad or not p.is_leaf) for p in parents):
+        isinstance(p, AutogradTensor) and (p.needs_grad or not p.is_leaf) for p in parents
+    ):
         return AutogradTensor(value, requires_grad=False)
     return AutogradTensor(value, parents, backward, requires_grad=True)
 
@@ -188,6 +210,7 @@ def _unbroadcast(g: FixedPrecisionTensor, shape: torch.Size) -> FixedPrecisionTe
 
 # ---- the rules: forward on the children, and the gradient of each input --------------------
 
+
 def _add(a: Any, b: Any, alpha: Any = 1) -> Any:
     if alpha != 1:
         return _add(a, _mul(b, alpha))
@@ -209,8 +232,9 @@ def _wants(x: Any) -> bool:
 
 def _mul(a: Any, b: Any) -> Any:
     va, vb = _value(a), _value(b)
-    return _record(va * vb, (a, b), lambda g: (g * vb if _wants(a) else None,
-                                               g * va if _wants(b) else None))
+    return _record(
+        va * vb, (a, b), lambda g: (g * vb if _wants(a) else None, g * va if _wants(b) else None)
+    )
 
 
 def _truediv(a: Any, b: Any) -> Any:
@@ -232,8 +256,14 @@ def _pow(a: Any, power: Any) -> Any:
 
 def _matmul(a: Any, b: Any) -> Any:
     va, vb = _value(a), _value(b)
-    return _record(va.matmul(vb), (a, b), lambda g: (
-        g.matmul(vb.t()) if _wants(a) else None, va.t().matmul(g) if _wants(b) else None))
+    return _record(
+        va.matmul(vb),
+        (a, b),
+        lambda g: (
+            g.matmul(vb.t()) if _wants(a) else None,
+            va.t().matmul(g) if _wants(b) else None,
+        ),
+    )
 
 
 def _linear(x: Any, weight: Any, bias: Any = None) -> Any:
@@ -241,9 +271,11 @@ def _linear(x: Any, weight: Any, bias: Any = None) -> Any:
     out = vx.matmul(vw.t())
 
     def back(g: FixedPrecisionTensor) -> tuple:
-        return (g.matmul(vw) if _wants(x) else None,
-                g.t().matmul(vx) if _wants(weight) else None,
-                g.sum(0) if _wants(bias) else None)
+        return (
+            g.matmul(vw) if _wants(x) else None,
+            g.t().matmul(vx) if _wants(weight) else None,
+            g.sum(0) if _wants(bias) else None,
+        )
 
     if bias is None:
         return _record(out, (x, weight), back)
@@ -264,6 +296,7 @@ def _sum(x: Any, dim: Any = None, keepdim: bool = False) -> Any:
 
     def back(g: FixedPrecisionTensor) -> tuple:
         return ((g if keepdim else g.unsqueeze(dim)).expand(*shape),)
+
     return _record(vx.sum(dim, keepdim=keepdim), (x,), back)
 
 
@@ -291,21 +324,57 @@ def _add_(param: AutogradTensor, other: Any, alpha: Any = 1) -> AutogradTensor:
 
 def _no_grad(name: str) -> Any:
     """Comparisons and argmax: the value, with no gradient."""
+
     def run(x: Any, *args: Any, **kwargs: Any) -> Any:
         args = tuple(_value(a) for a in args)
         return AutogradTensor(getattr(_value(x), name)(*args, **kwargs), requires_grad=False)
+
     return run
 
 
 _RULES: dict[str, Any] = {
-    "add": _add, "__add__": _add, "__radd__": _add, "sub": _sub, "__sub__": _sub,
-    "__rsub__": _rsub, "mul": _mul, "__mul__": _mul, "__rmul__": _mul,
-    "div": _truediv, "__truediv__": _truediv, "neg": _neg, "__neg__": _neg,
-    "pow": _pow, "__pow__": _pow, "matmul": _matmul, "mm": _matmul, "__matmul__": _matmul,
-    "linear": _linear, "relu": _relu, "sum": _sum, "view": _reshape, "reshape": _reshape,
-    "flatten": _flatten, "t": _t, "add_": _add_,
-    **{name: _no_grad(name) for name in ("argmax", "eq", "__eq__", "gt", "__gt__", "lt",
-                                         "__lt__", "ge", "__ge__", "le", "__le__")},
+    "add": _add,
+    "__add__": _add,
+    "__radd__": _add,
+    "sub": _sub,
+    "__sub__": _sub,
+    "__rsub__": _rsub,
+    "mul": _mul,
+    "__mul__": _mul,
+    "__rmul__": _mul,
+    "div": _truediv,
+    "__truediv__": _truediv,
+    "neg": _neg,
+    "__neg__": _neg,
+    "pow": _pow,
+    "__pow__": _pow,
+    "matmul": _matmul,
+    "mm": _matmul,
+    "__matmul__": _matmul,
+    "linear": _linear,
+    "relu": _relu,
+    "sum": _sum,
+    "view": _reshape,
+    "reshape": _reshape,
+    "flatten": _flatten,
+    "t": _t,
+    "add_": _add_,
+    **{
+        name: _no_grad(name)
+        for name in (
+            "argmax",
+            "eq",
+            "__eq__",
+            "gt",
+            "__gt__",
+            "lt",
+            "__lt__",
+            "ge",
+            "__ge__",
+            "le",
+            "__le__",
+        )
+    },
 }
 
 

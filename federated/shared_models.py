@@ -21,9 +21,14 @@ from federated.fixed_precision import FixedPrecisionTensor
 from federated.sharing import AdditiveSharingTensor
 
 
-def tensor_fix_precision(self: torch.Tensor, precision: int | None = None, *,
-                         precision_fractional: int | None = None, base: int = 10,
-                         **unused: Any) -> FixedPrecisionTensor:
+def tensor_fix_precision(
+    self: torch.Tensor,
+    precision: int | None = None,
+    *,
+    precision_fractional: int | None = None,
+    base: int = 10,
+    **unused: Any,
+) -> FixedPrecisionTensor:
     """Encode as integers, value * 10**precision, ready to be secret-shared.
 
     PySyft's spelling, `precision_fractional=`, is accepted; the base is always 10."""
@@ -35,8 +40,13 @@ def tensor_fix_precision(self: torch.Tensor, precision: int | None = None, *,
     return FixedPrecisionTensor.from_float(self, 3 if chosen is None else chosen)
 
 
-def tensor_share(self: torch.Tensor, *workers: Any, crypto_provider: Any = None,
-                 protocol: str | None = None, **unused: Any) -> AdditiveSharingTensor:
+def tensor_share(
+    self: torch.Tensor,
+    *workers: Any,
+    crypto_provider: Any = None,
+    protocol: str | None = None,
+    **unused: Any,
+) -> AdditiveSharingTensor:
     """Secret-share an int64 tensor among `workers` (floats: `.fix_precision()` first)."""
     from federated.comparison import check_protocol
 
@@ -66,8 +76,11 @@ def module_share(self: nn.Module, *workers: Any, **kwargs: Any) -> nn.Module:
     """Secret-share every (fixed-precision) parameter among `workers`, in place."""
     # after fix_precision the values are not Parameters, whatever torch's annotation says
     params: list[tuple[nn.Module, str, object]] = [
-        (sub, name, p) for sub in self.modules() for name, p in sub._parameters.items()
-        if p is not None]
+        (sub, name, p)
+        for sub in self.modules()
+        for name, p in sub._parameters.items()
+        if p is not None
+    ]
     encoded = [(sub, name, p) for sub, name, p in params if isinstance(p, FixedPrecisionTensor)]
     if len(encoded) != len(params):
         raise TypeError("share the model after encoding it: model.fix_precision().share(...)")
@@ -77,9 +90,9 @@ def module_share(self: nn.Module, *workers: Any, **kwargs: Any) -> nn.Module:
     return self
 
 
-def optimizer_fix_precision(self: torch.optim.Optimizer, *args: Any,
-                            **kwargs: Any) -> torch.optim.Optimizer:
+def optimizer_fix_precision(
+    self: torch.optim.Optimizer, *args: Any, **kwargs: Any
+) -> torch.optim.Optimizer:
     """PySyft encoded the optimizer's numbers; here an update `p - lr * grad` on shared
     values encodes `lr` itself, so the optimizer is returned as it is."""
     return self
-

@@ -39,8 +39,9 @@ def _pair(value: Any, what: str) -> int:
     return int(value)
 
 
-def conv_int(x: torch.Tensor, weight: torch.Tensor, stride: int = 1,
-             padding: int = 0) -> torch.Tensor:
+def conv_int(
+    x: torch.Tensor, weight: torch.Tensor, stride: int = 1, padding: int = 0
+) -> torch.Tensor:
     """A 2-d convolution of int64 tensors, here or through pointers (exact in the ring:
     torch's integer convolution wraps as the ring does)."""
     return F.conv2d(x, weight, stride=stride, padding=padding)
@@ -52,8 +53,15 @@ def linear(x: Any, weight: Any, bias: Any = None) -> FixedPrecisionTensor:
     return out if bias is None else out + _fpt(bias, like)
 
 
-def conv2d(x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-           dilation: Any = 1, groups: int = 1) -> FixedPrecisionTensor:
+def conv2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> FixedPrecisionTensor:
     if _pair(dilation, "dilation") != 1 or groups != 1:
         raise NotImplementedError("convolutions on shared values take dilation=1, groups=1")
     like = x if isinstance(x, FixedPrecisionTensor) else weight
@@ -71,17 +79,23 @@ def relu(x: FixedPrecisionTensor, inplace: bool = False) -> FixedPrecisionTensor
     return x.relu()
 
 
-def max_pool2d(x: FixedPrecisionTensor, kernel_size: Any, stride: Any = None,
-               padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
-               return_indices: bool = False) -> FixedPrecisionTensor:
+def max_pool2d(
+    x: FixedPrecisionTensor,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+) -> FixedPrecisionTensor:
     """The largest value of each window: a knockout over the k*k values of every window,
     all windows at once."""
     k = _pair(kernel_size, "kernel")
     s = k if stride is None else _pair(stride, "stride")
-    if _pair(padding, "padding") or _pair(dilation, "dilation") != 1 or ceil_mode \
-            or return_indices:
-        raise NotImplementedError("max-pooling on shared values takes no padding, "
-                                  "dilation, ceil_mode or indices")
+    if _pair(padding, "padding") or _pair(dilation, "dilation") != 1 or ceil_mode or return_indices:
+        raise NotImplementedError(
+            "max-pooling on shared values takes no padding, dilation, ceil_mode or indices"
+        )
 
     def windows(t: Any) -> Any:
         w = t.unfold(2, k, s).unfold(3, k, s)
@@ -97,6 +111,7 @@ def flatten(x: FixedPrecisionTensor, start_dim: int = 0, end_dim: int = -1) -> A
 
 def _binary(method: str, reflected: bool = False) -> Any:
     """An operator that torch handed us, possibly with a plain tensor first."""
+
     def run(a: Any, b: Any, *rest: Any, **kwargs: Any) -> Any:
         if reflected:
             a, b = b, a
@@ -104,33 +119,51 @@ def _binary(method: str, reflected: bool = False) -> Any:
         if isinstance(b, torch.Tensor) and not isinstance(a, FixedPrecisionTensor):
             a = _fpt(a, like)
         return getattr(a, method)(b, *rest, **kwargs)
+
     return run
 
 
 def _method(name: str) -> Any:
     def run(x: FixedPrecisionTensor, *args: Any, **kwargs: Any) -> Any:
         return getattr(x, name)(*args, **kwargs)
+
     return run
 
 
 _HANDLERS = {
-    "linear": linear, "conv2d": conv2d, "relu": relu, "max_pool2d": max_pool2d,
-    "_max_pool2d": max_pool2d, "flatten": flatten,
-    "matmul": _binary("matmul"), "mm": _binary("matmul"), "__matmul__": _binary("matmul"),
+    "linear": linear,
+    "conv2d": conv2d,
+    "relu": relu,
+    "max_pool2d": max_pool2d,
+    "_max_pool2d": max_pool2d,
+    "flatten": flatten,
+    "matmul": _binary("matmul"),
+    "mm": _binary("matmul"),
+    "__matmul__": _binary("matmul"),
     "__rmatmul__": _binary("matmul", reflected=True),
-    "add": _binary("__add__"), "__add__": _binary("__add__"),
+    "add": _binary("__add__"),
+    "__add__": _binary("__add__"),
     "__radd__": _binary("__add__", reflected=True),
-    "sub": _binary("__sub__"), "__sub__": _binary("__sub__"),
+    "sub": _binary("__sub__"),
+    "__sub__": _binary("__sub__"),
     "__rsub__": _binary("__sub__", reflected=True),
-    "mul": _binary("__mul__"), "__mul__": _binary("__mul__"),
+    "mul": _binary("__mul__"),
+    "__mul__": _binary("__mul__"),
     "__rmul__": _binary("__mul__", reflected=True),
-    "eq": _binary("__eq__"), "__eq__": _binary("__eq__"),
-    "gt": _binary("__gt__"), "__gt__": _binary("__gt__"),
-    "lt": _binary("__lt__"), "__lt__": _binary("__lt__"),
-    "ge": _binary("__ge__"), "__ge__": _binary("__ge__"),
-    "le": _binary("__le__"), "__le__": _binary("__le__"),
-    **{name: _method(name) for name in ("sum", "argmax", "max", "view", "reshape", "t",
-                                          "unsqueeze", "expand")},
+    "eq": _binary("__eq__"),
+    "__eq__": _binary("__eq__"),
+    "gt": _binary("__gt__"),
+    "__gt__": _binary("__gt__"),
+    "lt": _binary("__lt__"),
+    "__lt__": _binary("__lt__"),
+    "ge": _binary("__ge__"),
+    "__ge__": _binary("__ge__"),
+    "le": _binary("__le__"),
+    "__le__": _binary("__le__"),
+    **{
+        name: _method(name)
+        for name in ("sum", "argmax", "max", "view", "reshape", "t", "unsqueeze", "expand")
+    },
 }
 
 

@@ -31,16 +31,16 @@ from federated.pointer import PointerTensor
 _HALF = 2**31
 
 
-def random_ring(shape: Any, like: Any = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+def random_ring(
+    shape: Any, like: Any = None, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Uniform int64 values over the whole ring. With `like` (a pointer), they are made
     on that pointer's worker, so nobody else sees them."""
     if like is not None:
         high = torch.randint_like(like, -_HALF, _HALF)
         return high * 2**32 + torch.randint_like(like, 0, 2 * _HALF)
     high = torch.randint(-_HALF, _HALF, shape, dtype=torch.int64, generator=generator)
-    return high * 2**32 + torch.randint(0, 2 * _HALF, shape, dtype=torch.int64,
-                                        generator=generator)
+    return high * 2**32 + torch.randint(0, 2 * _HALF, shape, dtype=torch.int64, generator=generator)
 
 
 def _local_generator() -> torch.Generator:
@@ -58,13 +58,15 @@ class AdditiveSharingTensor:
     bob, alice, crypto_provider=carol)`); `.get()` adds the shares back together.
     """
 
-    def __init__(self, shares: dict[str, PointerTensor], workers: Sequence[Any],
-                 crypto_provider: Any = None) -> None:
+    def __init__(
+        self, shares: dict[str, PointerTensor], workers: Sequence[Any], crypto_provider: Any = None
+    ) -> None:
         self.shares, self.workers, self.crypto_provider = shares, list(workers), crypto_provider
 
     @classmethod
-    def share(cls, secret: Any, workers: Sequence[Any],
-              crypto_provider: Any = None) -> AdditiveSharingTensor:
+    def share(
+        cls, secret: Any, workers: Sequence[Any], crypto_provider: Any = None
+    ) -> AdditiveSharingTensor:
         """Split `secret` (int64, here or on one worker) into shares on `workers`."""
         workers = list(workers)
         if len(workers) < 2 or len(set(_ids(workers))) != len(workers):
@@ -81,8 +83,9 @@ class AdditiveSharingTensor:
         return cls({w.id: w.receive(v) for w, v in zip(workers, values)}, workers, crypto_provider)
 
     @classmethod
-    def _share_remote(cls, secret: PointerTensor, workers: list[Any],
-                      crypto_provider: Any) -> AdditiveSharingTensor:
+    def _share_remote(
+        cls, secret: PointerTensor, workers: list[Any], crypto_provider: Any
+    ) -> AdditiveSharingTensor:
         """Shares of a value held by one worker: that worker makes the random masks and
         sends each share straight to its holder. The value never leaves it in one piece."""
         masks = [random_ring(None, like=secret) for _ in workers[1:]]
@@ -112,8 +115,10 @@ class AdditiveSharingTensor:
         """A public int64 value as a trivial sharing: the first holder has it, the others
         zero. Lets public and shared values go through one code path."""
         value = torch.as_tensor(value, dtype=torch.int64)
-        shares = {w: p.location.receive(value if i == 0 else torch.zeros_like(value))
-                  for i, (w, p) in enumerate(like.shares.items())}
+        shares = {
+            w: p.location.receive(value if i == 0 else torch.zeros_like(value))
+            for i, (w, p) in enumerate(like.shares.items())
+        }
         return cls(shares, like.workers, like.crypto_provider)
 
     def __repr__(self) -> str:
@@ -154,8 +159,9 @@ class AdditiveSharingTensor:
             return self._new({w: s + other.shares[w] for w, s in self.shares.items()})
         first = next(iter(self.shares))  # a public value is added to one share only
         public = torch.as_tensor(other, dtype=torch.int64)
-        return self._new({w: s + self._public_on(w, public) if w == first else s
-                          for w, s in self.shares.items()})
+        return self._new(
+            {w: s + self._public_on(w, public) if w == first else s for w, s in self.shares.items()}
+        )
 
     __radd__ = __add__
 
@@ -189,8 +195,12 @@ class AdditiveSharingTensor:
                 "two workers, or reconstruct the sum first and divide it in the open"
             )
         (w0, s0), (w1, s1) = self.shares.items()
-        return self._new({w0: torch.div(s0, divisor, rounding_mode="floor"),
-                          w1: -torch.div(-s1, divisor, rounding_mode="floor")})
+        return self._new(
+            {
+                w0: torch.div(s0, divisor, rounding_mode="floor"),
+                w1: -torch.div(-s1, divisor, rounding_mode="floor"),
+            }
+        )
 
     def _beaver(self, other: AdditiveSharingTensor, op: Any) -> AdditiveSharingTensor:
         """`op(self, other)` for a bilinear `op` (`*`, `@`, a convolution): one round.
@@ -278,16 +288,16 @@ class AdditiveSharingTensor:
         first = values[0]
         for v in values[1:]:
             first._check(v)
-        return first._new({w: torch.cat([v.shares[w] for v in values], dim)
-                           for w in first.shares})
+        return first._new({w: torch.cat([v.shares[w] for v in values], dim) for w in first.shares})
 
     @staticmethod
     def stack(values: Sequence[AdditiveSharingTensor], dim: int = 0) -> AdditiveSharingTensor:
         first = values[0]
         for v in values[1:]:
             first._check(v)
-        return first._new({w: torch.stack([v.shares[w] for v in values], dim)
-                           for w in first.shares})
+        return first._new(
+            {w: torch.stack([v.shares[w] for v in values], dim) for w in first.shares}
+        )
 
     # ---- the dealer, reached through the shares by federated/comparison.py ----------------
 
@@ -297,8 +307,9 @@ class AdditiveSharingTensor:
         return random_on(provider, shape)
 
     @staticmethod
-    def deal(provider: Any, values: Sequence[PointerTensor],
-             workers: list[Any]) -> list[AdditiveSharingTensor]:
+    def deal(
+        provider: Any, values: Sequence[PointerTensor], workers: list[Any]
+    ) -> list[AdditiveSharingTensor]:
         """`deal`, for code that has shares but does not import this module."""
         return deal(provider, values, workers)
 
@@ -307,10 +318,12 @@ class AdditiveSharingTensor:
     def __lt__(self, other: Any) -> AdditiveSharingTensor:
         """Shares of 1 where self < other, else 0 (see `comparison`)."""
         from federated import comparison
+
         return comparison.sign_bit(self - other)
 
     def __gt__(self, other: Any) -> AdditiveSharingTensor:
         from federated import comparison
+
         return comparison.sign_bit(other - self)
 
     def __le__(self, other: Any) -> AdditiveSharingTensor:
@@ -322,6 +335,7 @@ class AdditiveSharingTensor:
     def __eq__(self, other: Any) -> AdditiveSharingTensor:  # type: ignore[override]
         """1 - (x < y) - (x > y): both comparisons run together, in one batch."""
         from federated import comparison
+
         both = comparison.sign_bit(AdditiveSharingTensor.stack([self - other, other - self]))
         return 1 - both[0] - both[1]
 
@@ -330,17 +344,20 @@ class AdditiveSharingTensor:
 
     def relu(self) -> AdditiveSharingTensor:
         from federated import comparison
+
         return comparison.relu(self)
 
     def max(self, dim: int | None = None, return_idx: bool = False) -> Any:
         """The largest value (over `dim`, or over all); with `return_idx`, also where."""
         from federated import comparison
+
         values, indices = comparison.max_with_index(self, dim)
         return (values, indices) if return_idx else values
 
     def argmax(self, dim: int | None = None) -> AdditiveSharingTensor:
         """Shares of the index of the largest value (the first one on ties, as torch)."""
         from federated import comparison
+
         return comparison.max_with_index(self, dim)[1]
 
 
@@ -356,15 +373,17 @@ def random_on(provider: Any, shape: Any) -> PointerTensor:
     return cast(PointerTensor, made)  # computed through a pointer: a pointer
 
 
-def deal(provider: Any, values: Sequence[PointerTensor],
-         workers: list[Any]) -> list[AdditiveSharingTensor]:
+def deal(
+    provider: Any, values: Sequence[PointerTensor], workers: list[Any]
+) -> list[AdditiveSharingTensor]:
     """The crypto provider shares values it made among the holders (counted as dealt)."""
     traffic.dealt(sum(v.numel() for v in values), len(workers))
     return [AdditiveSharingTensor._share_remote(v, workers, None) for v in values]
 
 
-def _beaver_triple(provider: Any, shape_a: Any, shape_b: Any, workers: list[Any],
-                   op: Any = torch.mul) -> list[AdditiveSharingTensor]:
+def _beaver_triple(
+    provider: Any, shape_a: Any, shape_b: Any, workers: list[Any], op: Any = torch.mul
+) -> list[AdditiveSharingTensor]:
     """Shares of random a, b and c = op(a, b), made on the crypto provider."""
     a, b = random_on(provider, shape_a), random_on(provider, shape_b)
     return deal(provider, [a, b, op(a, b)], workers)

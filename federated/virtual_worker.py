@@ -52,13 +52,16 @@ class VirtualWorker:
     public, data; use `load(..., private=True)` for private data.
     """
 
-    def __init__(self, hook: Any, id: str,  # noqa: A002 - PySyft's name
-                 data: Iterable[torch.Tensor] = ()) -> None:
+    def __init__(
+        self,
+        hook: Any,
+        id: str,  # noqa: A002 - PySyft's name
+        data: Iterable[torch.Tensor] = (),
+    ) -> None:
         if not isinstance(id, str) or not id:
             raise ValueError("a worker needs a non-empty string id, e.g. id='bob'")
         data = tuple(data)
-        if not all(isinstance(t, torch.Tensor) and not isinstance(t, PointerTensor)
-                   for t in data):
+        if not all(isinstance(t, torch.Tensor) and not isinstance(t, PointerTensor) for t in data):
             raise TypeError("data is a sequence of local tensors, e.g. data=(x, y)")
         self.hook = hook
         self.id = id
@@ -67,8 +70,11 @@ class VirtualWorker:
         self.executor = Executor(self.store, self.policy)
         self._loaded: dict[int, Loaded] = {}  # what the data owner placed here herself
         for tensor in data:
-            self.load(tensor, tag=tuple(getattr(tensor, "tags", ())),
-                      description=getattr(tensor, "description", ""))
+            self.load(
+                tensor,
+                tag=tuple(getattr(tensor, "tags", ())),
+                description=getattr(tensor, "description", ""),
+            )
 
     def __repr__(self) -> str:
         return f"<VirtualWorker id:{self.id} #objects:{len(self.store)}>"
@@ -98,9 +104,15 @@ class VirtualWorker:
 
     # ---- data the owner places here ------------------------------------------------------
 
-    def load(self, tensor: torch.Tensor, tag: str | Sequence[str] = (), private: bool = False,
-             description: str = "", epsilon: float | None = None,
-             model_exit: bool = True) -> PointerTensor:
+    def load(
+        self,
+        tensor: torch.Tensor,
+        tag: str | Sequence[str] = (),
+        private: bool = False,
+        description: str = "",
+        epsilon: float | None = None,
+        model_exit: bool = True,
+    ) -> PointerTensor:
         """Place the owner's own data here, findable by tag with `search`.
 
         Loaded data stays until the owner clears it, whatever happens to pointers. With
@@ -127,8 +139,11 @@ class VirtualWorker:
 
     def search_ids(self, *tags: str | Sequence[str]) -> list[int]:
         wanted = _tags(tags)
-        return [obj_id for obj_id, info in self._loaded.items()
-                if obj_id in self.store and all(t in info.tags for t in wanted)]
+        return [
+            obj_id
+            for obj_id, info in self._loaded.items()
+            if obj_id in self.store and all(t in info.tags for t in wanted)
+        ]
 
     def is_private(self, obj_id: int) -> bool:
         return self.policy.is_private(obj_id)
@@ -201,8 +216,9 @@ class VirtualWorker:
         if isinstance(obj, PointerTensor):
             self.store[obj_id] = obj.get()
 
-    def execute(self, func: Callable[..., Any], args: Sequence[Any],
-                kwargs: dict[str, Any] | None) -> Any:
+    def execute(
+        self, func: Callable[..., Any], args: Sequence[Any], kwargs: dict[str, Any] | None
+    ) -> Any:
         """Run `func` on the objects the pointers in `args` name; point to the results."""
         return self.executor.run(func, args, kwargs, self._point, _refresh)
 
@@ -213,8 +229,12 @@ class VirtualWorker:
         if grad is None:
             return None
         cached = pointer._grad_pointer
-        if cached is not None and cached._gone is None and cached.location is self \
-                and self.store.get(cached.id_at_location) is grad:
+        if (
+            cached is not None
+            and cached._gone is None
+            and cached.location is self
+            and self.store.get(cached.id_at_location) is grad
+        ):
             return cached
         grad_id = self.store.register(grad)
         if self.policy.active:
@@ -227,7 +247,6 @@ class VirtualWorker:
 
     def _point(self, obj_id: int, obj: torch.Tensor) -> PointerTensor:
         return PointerTensor(self, obj_id, obj.shape, obj.dtype)
-
 
 
 def _refresh(pointer: PointerTensor, real: torch.Tensor) -> PointerTensor:

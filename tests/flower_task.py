@@ -40,8 +40,10 @@ def train_on(model, batches, epochs=2, lr=0.05):
 
 def owner_part(partition_id, num_partitions):
     images, labels = shuffled_digits()
-    return (torch.tensor_split(images[:1400], num_partitions)[partition_id],
-            torch.tensor_split(labels[:1400], num_partitions)[partition_id])
+    return (
+        torch.tensor_split(images[:1400], num_partitions)[partition_id],
+        torch.tensor_split(labels[:1400], num_partitions)[partition_id],
+    )
 
 
 def held_out_accuracy(model):

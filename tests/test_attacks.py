@@ -117,10 +117,21 @@ def _set_storage(bob, p):
     return y  # own `set_` never reaches the worker; a worker server's caller can)
 
 
-@pytest.mark.parametrize("attack", [
-    _set_data, _set_item, _set_item_of_a_view, _copy_into, _copy_into_a_detached_alias,
-    _out, _out_resized, _in_place_add, _set_storage,
-], ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize(
+    "attack",
+    [
+        _set_data,
+        _set_item,
+        _set_item_of_a_view,
+        _copy_into,
+        _copy_into_a_detached_alias,
+        _out,
+        _out_resized,
+        _in_place_add,
+        _set_storage,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
 def test_a_public_tensor_written_with_private_data_becomes_private(world, attack):
     bob, alice, records = world
     target = attack(bob, records)
@@ -144,7 +155,7 @@ def test_a_gradient_set_to_private_data_is_private(world):
 
 
 def _onehot(bob, column):
-    return torch.eye(4)[:, column:column + 1].send(bob)
+    return torch.eye(4)[:, column : column + 1].send(bob)
 
 
 SMALLER = [
@@ -159,8 +170,12 @@ SMALLER = [
     ("slice_copy", lambda bob, p: torch.slice_copy(p, 0, 1, 2)),
     ("max_pool_kernel_1", lambda bob, p: F.max_pool1d(p.t().unsqueeze(0), 1)),
     ("avg_pool_kernel_1", lambda bob, p: F.avg_pool1d(p.t().unsqueeze(0), 1)),
-    ("take_along_dim", lambda bob, p: torch.take_along_dim(
-        p, torch.tensor([[2], [2], [2], [2]]).send(bob), dim=0)[0]),
+    (
+        "take_along_dim",
+        lambda bob, p: torch.take_along_dim(p, torch.tensor([[2], [2], [2], [2]]).send(bob), dim=0)[
+            0
+        ],
+    ),
     ("matmul_one_hot", lambda bob, p: p.t() @ _onehot(bob, 1)),
     ("mean_of_one_row", lambda bob, p: p[1:2].mean(0)),
     ("sum", lambda bob, p: p.sum()),
@@ -192,8 +207,9 @@ NOT_TENSORS = [
 ]
 
 
-@pytest.mark.parametrize("func, args", [row[1:] for row in NOT_TENSORS],
-                         ids=[row[0] for row in NOT_TENSORS])
+@pytest.mark.parametrize(
+    "func, args", [row[1:] for row in NOT_TENSORS], ids=[row[0] for row in NOT_TENSORS]
+)
 def test_non_tensor_results_of_private_data_are_refused(world, func, args):
     """The pointer already refuses these locally; a caller going around it (as a client of
     a worker server can) reaches the worker, which must refuse too."""
@@ -301,15 +317,18 @@ ALLOCATIONS = [
     ("resize_as_", _resize_as_grow),
     ("new_empty", lambda bob, r: (public(bob, 1).new_empty(64), slice(None))),
     ("empty_like", lambda bob, r: (torch.empty_like(public(bob, 64)), slice(None))),
-    ("empty_like_int", lambda bob, r: (
-        torch.empty_like(public(bob, 64, dtype=torch.int32)), slice(None))),
+    (
+        "empty_like_int",
+        lambda bob, r: (torch.empty_like(public(bob, 64, dtype=torch.int32)), slice(None)),
+    ),
     ("new", lambda bob, r: (torch.Tensor.new(public(bob, 1), 64), slice(None))),
     ("empty_via_execute", lambda bob, r: (bob.execute(torch.empty, (64,), None), slice(None))),
 ]
 
 
-@pytest.mark.parametrize("allocate", [row[1] for row in ALLOCATIONS],
-                         ids=[row[0] for row in ALLOCATIONS])
+@pytest.mark.parametrize(
+    "allocate", [row[1] for row in ALLOCATIONS], ids=[row[0] for row in ALLOCATIONS]
+)
 def test_fresh_memory_never_shows_what_was_there_before(world, allocate):
     bob, _, records = world
     try:
@@ -394,11 +413,26 @@ def _transpose_in_place(p):
     p.t_()
 
 
-@pytest.mark.parametrize("attack", [
-    _scale, _shrink, _grow, _zero_a_view, _set_an_item, _copy_over, _out_over, _replace_data,
-    _through_data_alias, _augmented_assignment, _relu_in_place, _unsqueeze_in_place,
-    _set_to_other_memory, _transpose_in_place,
-], ids=lambda f: f.__name__.strip("_"))
+@pytest.mark.parametrize(
+    "attack",
+    [
+        _scale,
+        _shrink,
+        _grow,
+        _zero_a_view,
+        _set_an_item,
+        _copy_over,
+        _out_over,
+        _replace_data,
+        _through_data_alias,
+        _augmented_assignment,
+        _relu_in_place,
+        _unsqueeze_in_place,
+        _set_to_other_memory,
+        _transpose_in_place,
+    ],
+    ids=lambda f: f.__name__.strip("_"),
+)
 def test_nobody_but_the_owner_changes_private_data_in_place(world, attack):
     bob, _, records = world
     refused(world, lambda: attack(records))

@@ -12,8 +12,11 @@ import federated as sy
 @pytest.fixture
 def workers():
     hook = sy.TorchHook(torch)
-    return (sy.VirtualWorker(hook, id="bob"), sy.VirtualWorker(hook, id="alice"),
-            sy.VirtualWorker(hook, id="secure_worker"))
+    return (
+        sy.VirtualWorker(hook, id="bob"),
+        sy.VirtualWorker(hook, id="alice"),
+        sy.VirtualWorker(hook, id="secure_worker"),
+    )
 
 
 def models(n: int = 3) -> list[nn.Module]:
@@ -74,8 +77,9 @@ def test_models_in_different_places_are_refused_without_side_effects(workers):
     assert (dict(bob.objects), dict(alice.objects)) == before
 
 
-@pytest.mark.parametrize("weights, message", [([1], "2 models"), ([0, 0], "positive"),
-                                              ([-1, 2], "non-negative")])
+@pytest.mark.parametrize(
+    "weights, message", [([1], "2 models"), ([0, 0], "positive"), ([-1, 2], "non-negative")]
+)
 def test_bad_weights_are_refused(weights, message):
     with pytest.raises(ValueError, match=message):
         sy.federated_avg(models(2), weights=weights)

@@ -50,8 +50,7 @@ def test_fixed_precision_comparisons_with_public_and_shared_operands(trio, op):
     sy_ = y.fix_precision().share(bob, alice, crypto_provider=carol)
     expected = getattr(x, op)(y).float()
     assert torch.equal(getattr(sx, op)(sy_).get().float_precision(), expected)
-    assert torch.equal(getattr(sx, op)(2.5).get().float_precision(),
-                       getattr(x, op)(2.5).float())
+    assert torch.equal(getattr(sx, op)(2.5).get().float_precision(), getattr(x, op)(2.5).float())
 
 
 def test_relu_agrees_with_torch_including_zero_and_the_edges(trio):
@@ -88,8 +87,10 @@ def test_max_pooling_agrees_with_torch(trio):
     shared = x.fix_precision().share(bob, alice, crypto_provider=carol)
     pooled = F.max_pool2d(shared, 2).get()
     assert torch.equal(pooled.float_precision(), F.max_pool2d(encoded.float_precision(), 2))
-    assert torch.equal(F.max_pool2d(shared, 3, stride=3).get().float_precision(),
-                       F.max_pool2d(encoded.float_precision(), 3))
+    assert torch.equal(
+        F.max_pool2d(shared, 3, stride=3).get().float_precision(),
+        F.max_pool2d(encoded.float_precision(), 3),
+    )
 
 
 def test_shares_of_a_comparison_result_are_independent_of_the_secret(trio):
@@ -156,11 +157,15 @@ def test_protocol_names_pysyft_accepted_run_and_others_are_refused(trio):
     bob, alice, carol = trio
     held = len(bob.objects)
     with pytest.raises(ValueError, match="unknown protocol"):
-        torch.tensor([1.0]).fix_precision().share(bob, alice, crypto_provider=carol,
-                                                  protocol="magic")
+        torch.tensor([1.0]).fix_precision().share(
+            bob, alice, crypto_provider=carol, protocol="magic"
+        )
     assert len(bob.objects) == held  # refused before anything was shared
-    x = torch.tensor([-1.0, 2.0]).fix_prec().share(bob, alice, crypto_provider=carol,
-                                                   protocol="fss")
+    x = (
+        torch.tensor([-1.0, 2.0])
+        .fix_prec()
+        .share(bob, alice, crypto_provider=carol, protocol="fss")
+    )
     assert torch.equal((x > 0).get().float_prec(), torch.tensor([0.0, 1.0]))
     assert "CrypTen" in comparison.PROTOCOL
 
@@ -180,10 +185,13 @@ def test_get_of_a_pointer_to_a_shared_value_keeps_it_shared(trio):
 def test_comparisons_and_relu_across_worker_processes():
     hook = sy.TorchHook(torch)
     token = "comparison-test-token-0123456789"
-    with sy.WorkerProcess("bob", token=token, timeout=120) as pb, \
-            sy.WorkerProcess("alice", token=token, timeout=120) as pa:
-        bob, alice = (sy.RemoteWorker(hook, id=p.id, port=p.port, token=token, timeout=60)
-                      for p in (pb, pa))
+    with (
+        sy.WorkerProcess("bob", token=token, timeout=120) as pb,
+        sy.WorkerProcess("alice", token=token, timeout=120) as pa,
+    ):
+        bob, alice = (
+            sy.RemoteWorker(hook, id=p.id, port=p.port, token=token, timeout=60) for p in (pb, pa)
+        )
         carol = sy.VirtualWorker(hook, id="carol")
         x = torch.tensor([-1.5, 0.0, 2.0, 7.0, -0.001])
         shared = x.fix_precision().share(bob, alice, crypto_provider=carol)

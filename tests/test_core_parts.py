@@ -105,8 +105,12 @@ def test_the_policy_hears_inputs_outputs_and_what_was_written():
     executor.run(torch.Tensor.mul_, (x, y), None, lambda i, t: i)
     executor.run(torch.add, (x, y), {"out": y}, lambda i, t: i)
     executor.run(torch.nn.functional.relu, (x,), {"inplace": True}, lambda i, t: i)
-    assert calls == [("mul", [1, 2], [3], []), ("mul_", [1, 2], [1], [1]),
-                     ("add", [1, 2], [2], [2]), ("relu", [1], [1], [1])]
+    assert calls == [
+        ("mul", [1, 2], [3], []),
+        ("mul_", [1, 2], [1], [1]),
+        ("add", [1, 2], [2], [2]),
+        ("relu", [1], [1], [1]),
+    ]
 
 
 def test_an_unknown_handle_fails_before_anything_runs():

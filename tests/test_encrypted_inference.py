@@ -44,7 +44,7 @@ def trained():
     for _ in range(6):
         for i in range(0, 1500, 50):
             opt.zero_grad()
-            F.cross_entropy(model(images[i:i + 50]), labels[i:i + 50]).backward()
+            F.cross_entropy(model(images[i : i + 50]), labels[i : i + 50]).backward()
             opt.step()
     return model, images[1500:], labels[1500:]
 
@@ -67,10 +67,17 @@ def test_encrypted_predictions_equal_plain_predictions(trained):
     predictions = []
     with torch.no_grad():
         for start in range(0, 48, 16):
-            data = images[start:start + 16].fix_prec().share(
-                alice, bob, crypto_provider=carol, protocol="fss")
-            target = labels[start:start + 16].float().fix_prec().share(
-                alice, bob, crypto_provider=carol, protocol="fss")
+            data = (
+                images[start : start + 16]
+                .fix_prec()
+                .share(alice, bob, crypto_provider=carol, protocol="fss")
+            )
+            target = (
+                labels[start : start + 16]
+                .float()
+                .fix_prec()
+                .share(alice, bob, crypto_provider=carol, protocol="fss")
+            )
             output = model(data)
             pred = output.argmax(dim=1)
             assert isinstance(pred.child, sy.AdditiveSharingTensor)
@@ -99,12 +106,14 @@ def test_a_model_on_its_owners_worker_is_shared_from_there():
     torch.manual_seed(0)
     plain = nn.Linear(3, 2)
     x = torch.tensor([[1.0, -2.0, 0.5]])
-    model = copy.deepcopy(plain).send(alice).fix_precision().share(
-        bob, alice, crypto_provider=carol)
+    model = (
+        copy.deepcopy(plain).send(alice).fix_precision().share(bob, alice, crypto_provider=carol)
+    )
     assert set(model.weight.child.shares) == {"bob", "alice"}
     data = x.send(bob).fix_precision().share(bob, alice, crypto_provider=carol).get()
-    torch.testing.assert_close(model(data).get().float_precision(), plain(x).detach(),
-                               rtol=0, atol=5e-3)
+    torch.testing.assert_close(
+        model(data).get().float_precision(), plain(x).detach(), rtol=0, atol=5e-3
+    )
 
 
 def test_sharing_a_model_before_encoding_it_is_refused_unchanged():

@@ -75,8 +75,10 @@ def test_arrays_round_trip_and_refuse_another_architecture() -> None:
 
 def test_epoch_batches_visit_every_sample_once_and_repeat_from_the_seed() -> None:
     data, targets = torch.arange(10.0), torch.arange(10)
-    epochs = [torch.cat([d for d, _ in flower.epoch_batches(data, targets, 3, seed=5)()])
-              for _ in range(2)]
+    epochs = [
+        torch.cat([d for d, _ in flower.epoch_batches(data, targets, 3, seed=5)()])
+        for _ in range(2)
+    ]
     assert sorted(epochs[0].tolist()) == list(range(10))
     first = flower.epoch_batches(data, targets, 3, seed=5)
     again = flower.epoch_batches(data, targets, 3, seed=5)
@@ -104,8 +106,9 @@ def test_throwaway_ca_signs_a_loopback_certificate(tmp_path: Path) -> None:
     paths = make_certificates(tmp_path)
     ca = x509.load_pem_x509_certificate(paths["ca"].read_bytes())
     cert = x509.load_pem_x509_certificate(paths["cert"].read_bytes())
-    ca.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
-                           ec.ECDSA(cert.signature_hash_algorithm))
+    ca.public_key().verify(
+        cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(cert.signature_hash_algorithm)
+    )
     names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert "127.0.0.1" in [str(ip) for ip in names.get_values_for_type(x509.IPAddress)]
     assert cert.issuer == ca.subject
@@ -119,30 +122,40 @@ def started_by(deployment: LocalDeployment) -> set[int]:
 
 def test_a_failure_inside_the_deployment_still_stops_every_process(tmp_path: Path) -> None:
     pids: set[int] = set()
-    with pytest.raises(RuntimeError, match="learner's mistake"), \
-            LocalDeployment(1, workdir=tmp_path / "run") as deployment:
+    with (
+        pytest.raises(RuntimeError, match="learner's mistake"),
+        LocalDeployment(1, workdir=tmp_path / "run") as deployment,
+    ):
         pids = started_by(deployment)
         assert deployment.running == 2  # the SuperLink and one SuperNode
         raise RuntimeError("a learner's mistake")
     assert len(pids) >= 2 and not any(is_running(p) for p in pids)
 
 
-def test_superlink_and_supernodes_train_like_our_fedavg(tmp_path: Path,
-                                                        reference: list[float]) -> None:
+def test_superlink_and_supernodes_train_like_our_fedavg(
+    tmp_path: Path, reference: list[float]
+) -> None:
     app = tmp_path / "app"
-    result = write_app(app, imports=(
-        "import torch\nimport torch.nn.functional as F\n"
-        "from sklearn.datasets import load_digits\nfrom torch import nn, optim\n"),
-        helpers=[task.shuffled_digits], model=task.SmallDigitNet, train=task.train_on,
-        partition=task.owner_part, evaluate=task.held_out_accuracy, rounds=ROUNDS,
-        clients=OWNERS)
+    result = write_app(
+        app,
+        imports=(
+            "import torch\nimport torch.nn.functional as F\n"
+            "from sklearn.datasets import load_digits\nfrom torch import nn, optim\n"
+        ),
+        helpers=[task.shuffled_digits],
+        model=task.SmallDigitNet,
+        train=task.train_on,
+        partition=task.owner_part,
+        evaluate=task.held_out_accuracy,
+        rounds=ROUNDS,
+        clients=OWNERS,
+    )
     pids: set[int] = set()
     try:
         with LocalDeployment(OWNERS, timeout=420, workdir=tmp_path / "run") as deployment:
             # the SuperNodes talk to the SuperLink over TLS only: it serves no plain HTTP
             assert "--insecure" not in " ".join(map(str, deployment.processes[0].args))
-            outcome = deployment.run(app, result, watch=lambda: pids.update(
-                started_by(deployment)))
+            outcome = deployment.run(app, result, watch=lambda: pids.update(started_by(deployment)))
     finally:
         assert not any(is_running(p) for p in pids)
     accuracies = outcome["accuracies"]
@@ -159,9 +172,15 @@ def ray_cluster():
     that is a fact about the machine, not about our code, so the test is skipped then."""
     ray = pytest.importorskip("ray")
     try:
-        ray.init(num_cpus=1, num_gpus=0, include_dashboard=False, logging_level="ERROR",
-                 log_to_driver=False, _node_ip_address="127.0.0.1",  # loopback only
-                 runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
+        ray.init(
+            num_cpus=1,
+            num_gpus=0,
+            include_dashboard=False,
+            logging_level="ERROR",
+            log_to_driver=False,
+            _node_ip_address="127.0.0.1",  # loopback only
+            runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}},
+        )
     except Exception as error:  # Ray raises a bare Exception for this
         ray.shutdown()
         if "timed out during startup" in str(error):
@@ -175,8 +194,15 @@ def test_flower_simulation_trains_like_our_fedavg(reference: list[float], ray_cl
     history = flower.History()
     flower.simulate(
         flower.client_app(task.SmallDigitNet, task.train_on, task.owner_part),
-        flower.server_app(task.SmallDigitNet, task.held_out_accuracy, rounds=ROUNDS,
-                          clients=OWNERS, history=history), OWNERS)
+        flower.server_app(
+            task.SmallDigitNet,
+            task.held_out_accuracy,
+            rounds=ROUNDS,
+            clients=OWNERS,
+            history=history,
+        ),
+        OWNERS,
+    )
     assert len(history.accuracies) == ROUNDS + 1
     assert history.accuracies[0] == pytest.approx(reference[0], abs=1e-6)
     assert abs(history.accuracies[-1] - reference[-1]) <= TOLERANCE

@@ -162,12 +162,15 @@ def test_a_second_gloss_in_a_lesson_is_refused() -> None:
 
 
 def test_a_longer_gloss_introduces_the_term_it_ends_with() -> None:
-    assert lesson(
-        [
-            ("Secure aggregation.", "सुरक्षित एकत्रीकरण (secure aggregation)।"),
-            ("Aggregation.", "एकत्रीकरण।"),
-        ]
-    ) == []
+    assert (
+        lesson(
+            [
+                ("Secure aggregation.", "सुरक्षित एकत्रीकरण (secure aggregation)।"),
+                ("Aggregation.", "एकत्रीकरण।"),
+            ]
+        )
+        == []
+    )
     assert lesson(
         [
             ("Secure aggregation.", "सुरक्षित एकत्रीकरण (secure aggregation)।"),
@@ -269,9 +272,12 @@ def test_check_names_the_rule_and_the_message(
     problems = checked_project(tmp_path, {**FOLLOWING, **changes})
     assert len(problems) == 1 + (rule == "variant"), problems  # a variant also lacks the term
     found = next(p for p in problems if f" [rule {rule}]: " in p)
-    line = TEMPLATE.split("\n").index(
-        next(row for row in TEMPLATE.split("\n") if message[0].split("\n")[0] in row)
-    ) + 1
+    line = (
+        TEMPLATE.split("\n").index(
+            next(row for row in TEMPLATE.split("\n") if message[0].split("\n")[0] in row)
+        )
+        + 1
+    )
     assert found.startswith("locales/hi/LC_MESSAGES/01_demo.po:")
     assert f" notebooks/templates/01_demo.md:{line}: glossary: " in found
     flat = " ".join(message[0].split())
@@ -283,10 +289,29 @@ def test_the_committed_glossary_is_well_formed() -> None:
     english = [term.english for term in terms]
     assert len(set(english)) == len(english)
     by_english = {term.english: term for term in terms}
-    for word in ("error", "shape", "dtype", "chain", "target", "feature", "label", "shuffle",
-                 "in-place", "random", "request", "weighted average", "fixed precision",
-                 "secret share", "differential privacy", "privacy budget", "noise", "clipping",
-                 "plan", "comparison", "encrypted inference"):
+    for word in (
+        "error",
+        "shape",
+        "dtype",
+        "chain",
+        "target",
+        "feature",
+        "label",
+        "shuffle",
+        "in-place",
+        "random",
+        "request",
+        "weighted average",
+        "fixed precision",
+        "secret share",
+        "differential privacy",
+        "privacy budget",
+        "noise",
+        "clipping",
+        "plan",
+        "comparison",
+        "encrypted inference",
+    ):
         assert word in by_english, word
     assert by_english["secret share"].hindi == glossary.normalize("गुप्त शेयर")
     assert by_english["fixed precision"].note

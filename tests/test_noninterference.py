@@ -69,8 +69,12 @@ def make_world(secret: torch.Tensor) -> World:
     model = nn.Module()
     model.weight = nn.Parameter(torch.full(SHAPE, 0.5))
     model.send(bob)
-    pool = [private, torch.arange(8.0).reshape(SHAPE).send(bob),
-            torch.ones(SHAPE).send(bob), model.weight]
+    pool = [
+        private,
+        torch.arange(8.0).reshape(SHAPE).send(bob),
+        torch.ones(SHAPE).send(bob),
+        model.weight,
+    ]
     return World(bob, pool, model)
 
 
@@ -216,11 +220,15 @@ def outcome(w: World, i: int) -> tuple[str, Any]:
 
 
 SECRETS = st.lists(st.integers(-9, 9), min_size=8, max_size=8).map(
-    lambda v: torch.tensor(v, dtype=torch.float32).reshape(SHAPE))
+    lambda v: torch.tensor(v, dtype=torch.float32).reshape(SHAPE)
+)
 
 
-@settings(max_examples=int(os.environ.get("NONINTERFERENCE_EXAMPLES", 40)), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("NONINTERFERENCE_EXAMPLES", 40)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(secret=SECRETS, shift=st.integers(1, 5), program=programs())
 def test_nothing_derived_from_private_data_leaves_but_by_the_exits(secret, shift, program):
     worlds = [make_world(secret), make_world(secret + shift)]
@@ -247,7 +255,8 @@ def test_nothing_derived_from_private_data_leaves_but_by_the_exits(secret, shift
         if kind_a == "refused":
             continue
         assert books.level[i] <= (TRAINED if i == MODEL else PUBLIC), (
-            f"object {i} fetched though derived from private data ({program})")
+            f"object {i} fetched though derived from private data ({program})"
+        )
         if i == MODEL:
             if grads[0] != PUBLIC:  # a gradient private data flowed into stays behind
                 assert got_a[1] is None and got_b[1] is None, "a private gradient left"

@@ -39,9 +39,22 @@ def step(model, opt, data, target) -> torch.Tensor:
         lambda ps: optim.Rprop(ps, lr=0.1),
         lambda ps: optim.SGD(ps, lr=0.05, momentum=0.9, foreach=False),
     ],
-    ids=["sgd", "momentum", "nesterov-wd", "adam", "adam-amsgrad-wd", "adamw", "rmsprop",
-         "adamax", "nadam", "radam", "adadelta", "asgd", "rprop",
-         "sgd-foreach-false"],
+    ids=[
+        "sgd",
+        "momentum",
+        "nesterov-wd",
+        "adam",
+        "adam-amsgrad-wd",
+        "adamw",
+        "rmsprop",
+        "adamax",
+        "nadam",
+        "radam",
+        "adadelta",
+        "asgd",
+        "rprop",
+        "sgd-foreach-false",
+    ],
 )
 def test_an_optimizer_on_one_worker_equals_the_local_one(make):
     (bob,) = workers("bob")
@@ -111,8 +124,10 @@ def test_adagrad_made_after_send_equals_the_local_one():
     model, reference = linear(), linear()
     data, target = X.send(bob), Y.send(bob)
     model.send(bob)
-    opt, ref_opt = optim.Adagrad(model.parameters(), lr=0.1), optim.Adagrad(
-        reference.parameters(), lr=0.1)
+    opt, ref_opt = (
+        optim.Adagrad(model.parameters(), lr=0.1),
+        optim.Adagrad(reference.parameters(), lr=0.1),
+    )
     for _ in range(3):
         step(model, opt, data, target)
         step(reference, ref_opt, X, Y)

@@ -20,6 +20,7 @@ pytestmark = pytest.mark.xdist_group("remote-workers")  # as test_remote: one se
 
 # ---- our own functions and modules to trace ---------------------------------------------
 
+
 def scaled_shift(x, state):
     (shift,) = state.read()
     doubled = x * 2
@@ -33,7 +34,7 @@ def many_shapes(x, y):
     scaled = grown * x.size(0) / 4
     top = torch.max(scaled, dim=1)[0]
     positive = (3 > scaled).float()  # noqa: SIM300 - the tensor on the right, on purpose
-    return F.relu(scaled).view(-1), top, positive, x.T[1], -scaled[:, 0] ** 2
+    return F.relu(scaled).view(-1), top, positive, x.T[1], -(scaled[:, 0] ** 2)
 
 
 class TwoLayers(sy.Plan):
@@ -54,8 +55,9 @@ def server():
 
 @pytest.fixture
 def carol(server):
-    worker = sy.RemoteWorker(sy.TorchHook(torch), id="carol", port=server.port, token=TOKEN,
-                             timeout=20)
+    worker = sy.RemoteWorker(
+        sy.TorchHook(torch), id="carol", port=server.port, token=TOKEN, timeout=20
+    )
     yield worker
     worker.flush()
     worker.close()
@@ -74,6 +76,7 @@ def _ids(worker) -> set[int]:
 
 # ---- building ----------------------------------------------------------------------------
 
+
 def test_func2plan_with_args_shape_is_built_at_once_and_runs_here():
     shift = torch.tensor([3.0])
     plan = sy.func2plan(args_shape=[(2,)], state=(shift,))(scaled_shift)
@@ -82,7 +85,11 @@ def test_func2plan_with_args_shape_is_built_at_once_and_runs_here():
     assert torch.equal(plan(x), scaled_shift(x, plans.State([shift])))
     assert plan.graph.inputs == 1 and len(plan.graph.state) == 1
     assert [op["op"] for op in plan.graph.ops] == [
-        "Tensor.__mul__", "Tensor.__sub__", "torch.abs", "Tensor.__add__"]
+        "Tensor.__mul__",
+        "Tensor.__sub__",
+        "torch.abs",
+        "Tensor.__add__",
+    ]
 
 
 def test_func2plan_without_shape_builds_on_build():
@@ -116,11 +123,18 @@ def test_the_graph_is_plain_json_naming_allow_listed_ops():
     assert json.loads(json.dumps(header)) == header
     assert tensors == {}
     names = {op["op"] for op in header["ops"]}
-    assert {"Tensor.__rsub__", "torch.max", "$item", "Tensor.__lt__", "F.relu",
-            "Tensor.T.__get__"} <= names
+    assert {
+        "Tensor.__rsub__",
+        "torch.max",
+        "$item",
+        "Tensor.__lt__",
+        "F.relu",
+        "Tensor.T.__get__",
+    } <= names
 
 
 # ---- running on workers ----------------------------------------------------------------
+
 
 def test_plan_on_a_worker_gives_the_function_s_outputs(worker):
     plan = sy.func2plan(args_shape=[(3, 2), (4,)])(many_shapes)
@@ -240,17 +254,21 @@ def test_private_data_in_a_plan_meets_the_same_policy_as_single_calls():
 
 # ---- what a plan may not do ------------------------------------------------------------
 
+
 def _graph(ops, inputs=1, state=0, output=None):
-    return {"inputs": inputs, "state": state, "ops": ops,
-            "output": output if output is not None else {"$ref": inputs + state}}
+    return {
+        "inputs": inputs,
+        "state": state,
+        "ops": ops,
+        "output": output if output is not None else {"$ref": inputs + state},
+    }
 
 
 FORBIDDEN = {
     "python builtin": _graph([{"op": "builtins.eval", "args": {"$tuple": ["1"]}}]),
     "module function": _graph([{"op": "os.system", "args": {"$tuple": ["true"]}}]),
     "torch.load": _graph([{"op": "torch.load", "args": {"$tuple": ["/etc/passwd"]}}]),
-    "getattr": _graph([{"op": "builtins.getattr",
-                        "args": {"$tuple": [{"$ref": 0}, "__class__"]}}]),
+    "getattr": _graph([{"op": "builtins.getattr", "args": {"$tuple": [{"$ref": 0}, "__class__"]}}]),
     "class attribute": _graph([{"op": "Tensor.__class__", "args": {"$tuple": [{"$ref": 0}]}}]),
     "pickling": _graph([{"op": "Tensor.__reduce_ex__", "args": {"$tuple": [{"$ref": 0}, 2]}}]),
     "to numpy": _graph([{"op": "Tensor.numpy", "args": {"$tuple": [{"$ref": 0}]}}]),
@@ -258,14 +276,17 @@ FORBIDDEN = {
     "op name not a string": _graph([{"op": ["torch", "add"], "args": {"$tuple": []}}]),
     "later slot": _graph([{"op": "torch.abs", "args": {"$tuple": [{"$ref": 1}]}}]),
     "negative slot": _graph([{"op": "torch.abs", "args": {"$tuple": [{"$ref": -1}]}}]),
-    "unknown field": _graph([{"op": "torch.abs", "args": {"$tuple": [{"$ref": 0}]},
-                              "code": "print(1)"}]),
-    "not a schema value": _graph([{"op": "torch.abs",
-                                   "args": {"$tuple": [{"$pickle": "gASVAAAA"}]}}]),
+    "unknown field": _graph(
+        [{"op": "torch.abs", "args": {"$tuple": [{"$ref": 0}]}, "code": "print(1)"}]
+    ),
+    "not a schema value": _graph(
+        [{"op": "torch.abs", "args": {"$tuple": [{"$pickle": "gASVAAAA"}]}}]
+    ),
     "bad item": _graph([{"op": "$item", "of": 5, "index": 0}]),
     "output names nothing": _graph([], output={"$ref": 3}),
-    "too long": _graph([{"op": "torch.abs", "args": {"$tuple": [{"$ref": 0}]}}]
-                       * (plans.MAX_OPS + 1)),
+    "too long": _graph(
+        [{"op": "torch.abs", "args": {"$tuple": [{"$ref": 0}]}}] * (plans.MAX_OPS + 1)
+    ),
     "missing state": _graph([], state=1, output={"$ref": 0}),
 }
 
@@ -292,7 +313,7 @@ def test_a_worker_server_refuses_a_forbidden_plan(carol):
 
 def test_a_plan_cannot_name_objects_it_was_not_given():
     """Slots are the plan's own; a reference is never an id in the worker's store."""
-    bob, = workers("bob")
+    (bob,) = workers("bob")
     secret = bob.load(torch.tensor([42.0]), private=True)
     graph = _graph([{"op": "torch.clone", "args": {"$tuple": [{"$ref": 0}]}}])
     plan_id = plans.keep(bob, graph, {}, bob.receive)
@@ -302,12 +323,15 @@ def test_a_plan_cannot_name_objects_it_was_not_given():
     assert secret.id_at_location != mine.id_at_location
 
 
-@pytest.mark.parametrize("function, message", [
-    (lambda x: x.sum().item() + x, "plain Python value"),
-    (lambda x: torch.tensor(x.tolist()), "cannot be traced"),
-    (lambda x: x.numpy(), "numpy"),
-    (lambda x: x * 2 if x.sum() > 0 else x, "cannot be traced"),
-])
+@pytest.mark.parametrize(
+    "function, message",
+    [
+        (lambda x: x.sum().item() + x, "plain Python value"),
+        (lambda x: torch.tensor(x.tolist()), "cannot be traced"),
+        (lambda x: x.numpy(), "numpy"),
+        (lambda x: x * 2 if x.sum() > 0 else x, "cannot be traced"),
+    ],
+)
 def test_functions_that_cannot_be_plans_say_why(function, message):
     plan = sy.func2plan()(function)
     with pytest.raises(sy.PlanError, match=message):

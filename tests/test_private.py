@@ -33,22 +33,25 @@ def test_search_finds_loaded_data_by_tag(owner):
     assert len(bob.search("#patients")) == 1
 
 
-@pytest.mark.parametrize("leak", [
-    lambda p: p.get(),
-    lambda p: p.copy().get(),
-    lambda p: p.clone().get(),
-    lambda p: p.detach().get(),
-    lambda p: p.view(-1).get(),
-    lambda p: p.reshape(8).get(),
-    lambda p: p[0].get(),
-    lambda p: p[:, 1].get(),
-    lambda p: p.t().get(),
-    lambda p: (p + 0).get(),
-    lambda p: (p * 1).get(),
-    lambda p: p.float().get(),
-    lambda p: torch.cat([p, p]).get(),
-    lambda p: p.unbind(0)[0].get(),
-])
+@pytest.mark.parametrize(
+    "leak",
+    [
+        lambda p: p.get(),
+        lambda p: p.copy().get(),
+        lambda p: p.clone().get(),
+        lambda p: p.detach().get(),
+        lambda p: p.view(-1).get(),
+        lambda p: p.reshape(8).get(),
+        lambda p: p[0].get(),
+        lambda p: p[:, 1].get(),
+        lambda p: p.t().get(),
+        lambda p: (p + 0).get(),
+        lambda p: (p * 1).get(),
+        lambda p: p.float().get(),
+        lambda p: torch.cat([p, p]).get(),
+        lambda p: p.unbind(0)[0].get(),
+    ],
+)
 def test_raw_data_and_trivial_copies_cannot_be_fetched(owner, leak):
     bob, alice, records = owner
     (patients,) = bob.search("#patients")
@@ -70,12 +73,15 @@ def test_private_data_cannot_be_moved_or_fetched_through_a_chain(owner):
     assert torch.equal(bob.objects[patients.id_at_location], records)
 
 
-@pytest.mark.parametrize("aggregate", [
-    lambda p: p[:, 0].mean(),
-    lambda p: p.sum(),
-    lambda p: (p[:, 0] > 50).float().mean(),
-    lambda p: torch.nn.functional.mse_loss(p[:, 0], p[:, 1]),
-])
+@pytest.mark.parametrize(
+    "aggregate",
+    [
+        lambda p: p[:, 0].mean(),
+        lambda p: p.sum(),
+        lambda p: (p[:, 0] > 50).float().mean(),
+        lambda p: torch.nn.functional.mse_loss(p[:, 0], p[:, 1]),
+    ],
+)
 def test_aggregates_of_private_data_stay_too(owner, aggregate):
     """A mean of one record is the record: smaller results are no safer than the data.
     Aggregates leave only through differential privacy (lesson 8)."""

@@ -78,9 +78,7 @@ def test_translate_writes_the_catalogue_and_the_hindi_readme(tmp_path: Path) -> 
     run_translate(project)
     output = tmp_path / "README.hi.md"
     assert output.read_text("utf-8") == README  # nothing translated yet: the English
-    assert check_project(project).problems[0].startswith(
-        "locales/hi/LC_MESSAGES/README.po:"
-    )
+    assert check_project(project).problems[0].startswith("locales/hi/LC_MESSAGES/README.po:")
     fill(project, HINDI)
     run_translate(project)
     assert output.read_text("utf-8") == (

@@ -18,8 +18,9 @@ def models(n: int, seed: int = 3) -> list[nn.Module]:
 
 
 def gap(a: nn.Module, b: nn.Module) -> float:
-    return max((x - y).abs().max().item()
-               for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    return max(
+        (x - y).abs().max().item() for x, y in zip(a.state_dict().values(), b.state_dict().values())
+    )
 
 
 def test_shamir_rebuilds_from_threshold_shares_and_not_from_fewer() -> None:

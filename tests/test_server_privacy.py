@@ -87,9 +87,7 @@ def test_an_attack_through_the_wire_is_refused_and_the_server_serves_on(bob, att
     with pytest.raises(PermissionError, match="(?i)private"):
         ATTACKS[attack](records, bob).get()
     assert (tuple(records.shape), True) in held_before
-    assert {(o.shape, o.private) for o in bob.objects.values() if o.private} >= {
-        ((4, 2), True)
-    }
+    assert {(o.shape, o.private) for o in bob.objects.values() if o.private} >= {((4, 2), True)}
     assert torch.equal((torch.ones(2).send(bob) * 3).get(), torch.full((2,), 3.0))
 
 

@@ -80,9 +80,14 @@ def test_reconstruction_after_share_wise_operations(workers):
     sx = x.fix_precision().share(bob, alice, crypto_provider=carol)
     sy_ = y.fix_precision().share(bob, alice, crypto_provider=carol)
     cases = {
-        "add": (sx + sy_, x + y), "sub": (sx - sy_, x - y), "neg": (-sx, -x),
-        "public add": (sx + 1.5, x + 1.5), "times int": (sx * 3, x * 3),
-        "times float": (sx * 0.5, x * 0.5), "div": (sx / 4, x / 4), "sum": (sx.sum(), x.sum()),
+        "add": (sx + sy_, x + y),
+        "sub": (sx - sy_, x - y),
+        "neg": (-sx, -x),
+        "public add": (sx + 1.5, x + 1.5),
+        "times int": (sx * 3, x * 3),
+        "times float": (sx * 0.5, x * 0.5),
+        "div": (sx / 4, x / 4),
+        "sum": (sx.sum(), x.sum()),
     }
     for name, (shared, expected) in cases.items():
         got = shared.get().float_precision()
@@ -93,12 +98,14 @@ def test_beaver_multiplication_matches_plain_multiplication(workers):
     bob, alice, carol = workers
     torch.manual_seed(0)
     x, y = torch.randn(50) * 10, torch.randn(50) * 10
-    product = (x.fix_precision().share(bob, alice, crypto_provider=carol)
-               * y.fix_precision().share(bob, alice, crypto_provider=carol))
+    product = x.fix_precision().share(bob, alice, crypto_provider=carol) * y.fix_precision().share(
+        bob, alice, crypto_provider=carol
+    )
     torch.testing.assert_close(product.get().float_precision(), x * y, rtol=0, atol=2e-2)
     ints = torch.tensor([3, -4, 10**6])
-    raw = ints.share(bob, alice, crypto_provider=carol) * ints.share(bob, alice,
-                                                                     crypto_provider=carol)
+    raw = ints.share(bob, alice, crypto_provider=carol) * ints.share(
+        bob, alice, crypto_provider=carol
+    )
     assert torch.equal(raw.get(), ints * ints)  # exact in the ring
     assert len(carol.objects) == 0  # the triples went to bob and alice; carol kept nothing
 
@@ -145,8 +152,9 @@ def test_secure_average_equals_plain_average_and_nobody_sees_another_model(worke
 
     sy.VirtualWorker.register = spy
     try:
-        secure = sy.federated_avg(sent, weights=[10, 20, 30], secure=True,
-                                  crypto_provider=workers[2])
+        secure = sy.federated_avg(
+            sent, weights=[10, 20, 30], secure=True, crypto_provider=workers[2]
+        )
     finally:
         sy.VirtualWorker.register = original_register
 
@@ -189,8 +197,13 @@ def test_matrix_products_of_shared_and_public_operands(workers):
     a, b = torch.randn(5, 4), torch.randn(4, 3)
     sa = a.fix_precision().share(bob, alice, crypto_provider=carol)
     sb = b.fix_precision().share(bob, alice, crypto_provider=carol)
-    for product in (sa.matmul(sb), sa.mm(sb), sa @ sb, sa @ b.fix_precision(),
-                    a.fix_precision() @ sb):
+    for product in (
+        sa.matmul(sb),
+        sa.mm(sb),
+        sa @ sb,
+        sa @ b.fix_precision(),
+        a.fix_precision() @ sb,
+    ):
         assert isinstance(product.child, AdditiveSharingTensor)
         torch.testing.assert_close(product.get().float_prec(), a @ b, rtol=0, atol=1e-2)
     ints = torch.tensor([[2, -3], [4, 5]])

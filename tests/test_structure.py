@@ -16,8 +16,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "federated"
 MODULES = {
-    ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"):
-    path for path in sorted(PACKAGE.rglob("*.py"))
+    ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): path
+    for path in sorted(PACKAGE.rglob("*.py"))
 }
 POINTER_STATE = {"_gone", "_grad_pointer", "_module_param", "location", "id_at_location"}
 
@@ -51,8 +51,10 @@ def _imports(name: str) -> list[tuple[str, list[str]]]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1]
-                                + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1]
+                    + ([base] if base else [])
+                )
             names = [a.name for a in node.names]
             submodules = [f"{base}.{n}" for n in names if f"{base}.{n}" in MODULES]
             found += [(s, []) for s in submodules]
@@ -75,8 +77,9 @@ def import_graph() -> dict[str, set[str]]:
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     """One import cycle as a list of modules, or None. Packages' `__init__` excluded:
     importing `federated.x` runs `federated/__init__` first by design."""
-    edges = {m: {t for t in ts if t not in ("federated", "federated.widgets")}
-             for m, ts in graph.items()}
+    edges = {
+        m: {t for t in ts if t not in ("federated", "federated.widgets")} for m, ts in graph.items()
+    }
     state: dict[str, int] = {}
     path: list[str] = []
 
@@ -85,7 +88,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         path.append(m)
         for t in sorted(edges.get(m, ())):
             if state.get(t) == 1:
-                return path[path.index(t):] + [t]
+                return path[path.index(t) :] + [t]
             if t not in state and (cycle := visit(t)):
                 return cycle
         path.pop()
@@ -114,9 +117,13 @@ def test_no_import_cycle_inside_federated():
 
 
 def test_no_private_name_is_imported_from_another_module():
-    offences = [f"{name} imports {n} from {target}" for name in MODULES
-                for target, names in _imports(name) for n in names
-                if target.startswith("federated") and n.startswith("_")]
+    offences = [
+        f"{name} imports {n} from {target}"
+        for name in MODULES
+        for target, names in _imports(name)
+        for n in names
+        if target.startswith("federated") and n.startswith("_")
+    ]
     assert offences == []
 
 
@@ -124,13 +131,21 @@ def test_no_private_name_of_another_package_module_is_used():
     offences = []
     for name, path in MODULES.items():
         tree = ast.parse(path.read_text())
-        aliases = {a.asname or a.name for node in ast.walk(tree)
-                   if isinstance(node, ast.ImportFrom) and node.module == "federated"
-                   for a in node.names}
-        offences += [f"{name}: {ast.unparse(node)}" for node in ast.walk(tree)
-                     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
-                     and node.value.id in aliases and node.attr.startswith("_")
-                     and not node.attr.startswith("__")]
+        aliases = {
+            a.asname or a.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == "federated"
+            for a in node.names
+        }
+        offences += [
+            f"{name}: {ast.unparse(node)}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ]
     assert offences == []
 
 
@@ -140,11 +155,20 @@ def test_pointer_state_is_set_only_by_the_pointer_itself():
         if name == "federated.pointer":
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            targets = node.targets if isinstance(node, ast.Assign) else \
-                [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
-            offences += [f"{name}: {ast.unparse(t)}" for t in targets
-                         if isinstance(t, ast.Attribute) and t.attr in POINTER_STATE
-                         and not (isinstance(t.value, ast.Name) and t.value.id == "self")]
+            targets = (
+                node.targets
+                if isinstance(node, ast.Assign)
+                else [node.target]
+                if isinstance(node, (ast.AugAssign, ast.AnnAssign))
+                else []
+            )
+            offences += [
+                f"{name}: {ast.unparse(t)}"
+                for t in targets
+                if isinstance(t, ast.Attribute)
+                and t.attr in POINTER_STATE
+                and not (isinstance(t.value, ast.Name) and t.value.id == "self")
+            ]
     assert offences == []
 
 
@@ -153,9 +177,13 @@ def test_nothing_decides_by_reference_count():
 
 
 def test_python_m_federated_worker_starts_without_a_runpy_warning():
-    result = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m",
-                             "federated.worker", "--help"], capture_output=True, text=True,
-                            cwd=PACKAGE.parent, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-m", "federated.worker", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=PACKAGE.parent,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "found in sys.modules" not in result.stderr
     assert "--port" in result.stdout

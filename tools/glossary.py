@@ -49,9 +49,20 @@ _URL = re.compile(r"(?:https?|ftp)://\S+")
 _LINK = re.compile(r"\[[^\]]*\]\([^)]*\)")
 #: words that show a following noun's gender: masculine form → feminine form
 _AGREEING = {
-    "का": "की", "नया": "नई", "पहला": "पहली", "दूसरा": "दूसरी", "अपना": "अपनी",
-    "पूरा": "पूरी", "छोटा": "छोटी", "बड़ा": "बड़ी", "अगला": "अगली", "पिछला": "पिछली",
-    "वाला": "वाली", "सारा": "सारी", "इसका": "इसकी", "उसका": "उसकी",
+    "का": "की",
+    "नया": "नई",
+    "पहला": "पहली",
+    "दूसरा": "दूसरी",
+    "अपना": "अपनी",
+    "पूरा": "पूरी",
+    "छोटा": "छोटी",
+    "बड़ा": "बड़ी",
+    "अगला": "अगली",
+    "पिछला": "पिछली",
+    "वाला": "वाली",
+    "सारा": "सारी",
+    "इसका": "इसकी",
+    "उसका": "उसकी",
 }
 _MASCULINE = set(_AGREEING)
 _FEMININE = set(_AGREEING.values())
@@ -137,9 +148,7 @@ def _term(path: Path, number: int, row: list[str]) -> Term:
     if kind not in KINDS:
         raise ValueError(f"{where}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
     if kind == "loan" and gender not in GENDERS:
-        raise ValueError(
-            f"{where}: a loanword needs its gender: m, f, or - when it is not a noun"
-        )
+        raise ValueError(f"{where}: a loanword needs its gender: m, f, or - when it is not a noun")
     if kind == "name" and not re.fullmatch(r"[\x20-\x7e]+", hindi):
         raise ValueError(f"{where}: a library or tool name stays in Latin script: {hindi!r}")
     return Term(

@@ -201,8 +201,7 @@ def check(project: Project, locale: str, terms: list[glossary.Term]) -> tuple[in
         for term_problem in glossary.problems(terms, message.msgid, string):
             problems.append(f"{origin(message)}: {term_problem}: {quoted}")
     for index, term_problem in glossary.lesson_problems(terms, published):
-        problems.append(
-            f"{origin(found[index])}: {term_problem}: {_excerpt(found[index].msgid)!r}")
+        problems.append(f"{origin(found[index])}: {term_problem}: {_excerpt(found[index].msgid)!r}")
     wanted = {message.key for message in found}
     for entry in catalog:
         if entry.id and (entry.id, entry.context) not in wanted:

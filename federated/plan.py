@@ -43,6 +43,7 @@ from federated.pointer import PointerTensor
 from federated.protocol import ProtocolError, Ref
 
 MAX_OPS = 10_000  # a plan longer than this is a mistake or an attack
+MAX_KEPT = 256  # plans one worker keeps at once: each holds its graph and state in memory
 _ITEM = "$item"  # the one operation that is not torch's: element i of a tuple result
 
 __all__ = ["Plan", "PlanError", "PlanGraph", "PlanPointer", "State", "func2plan"]
@@ -478,6 +479,11 @@ def keep(
     stored unless the whole plan passes the checks.
     """
     graph = PlanGraph.from_json(header, tensors)
+    if len(_KEPT.get(worker, {})) >= MAX_KEPT:
+        raise PlanError(
+            f"{getattr(worker, 'id', worker)} keeps {MAX_KEPT} plans already, the most it "
+            "keeps at once: free plans you no longer need before sending more"
+        )
     kept = _Kept(graph, [hold(t) for t in graph.state])
     plan_id = next(_NEXT_ID)
     _KEPT.setdefault(worker, {})[plan_id] = kept

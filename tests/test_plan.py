@@ -301,6 +301,23 @@ def test_a_plan_carrying_a_forbidden_op_is_refused_and_changes_nothing(name):
     assert_same_state(before, bob)
 
 
+def test_a_worker_keeps_a_bounded_number_of_plans_and_refuses_more_changing_nothing(
+    monkeypatch,
+):
+    """Sending plans without end must not fill a worker's memory (a denial of service)."""
+    monkeypatch.setattr(plans, "MAX_KEPT", 2)
+    (bob,) = workers("bob")
+    plan = sy.func2plan(args_shape=[(2,)], state=(torch.tensor([3.0]),))(scaled_shift)
+    header, tensors = plan.graph.to_json()
+    kept = [plans.keep(bob, header, tensors, bob.receive) for _ in range(2)]
+    before = snapshot(bob)
+    with pytest.raises(sy.PlanError, match="2 plans already"):
+        plans.keep(bob, header, tensors, bob.receive)
+    assert_same_state(before, bob)
+    plans.forget(bob, kept[0])
+    plans.keep(bob, header, tensors, bob.receive)  # room again once one is freed
+
+
 def test_a_worker_server_refuses_a_forbidden_plan(carol):
     before = _ids(carol)
     for name in ("python builtin", "getattr", "pickling", "later slot", "not a schema value"):

@@ -54,7 +54,7 @@ def shown(notebook: NotebookNode) -> Iterator[tuple[int, str]]:
                 yield index, view["model_id"]
 
 
-def _references(value: Any, known: dict[str, Any]) -> Iterator[str]:
+def _references(value: Any, known: Mapping[str, Any]) -> Iterator[str]:
     """Model ids that a model's state refers to, in a fixed order."""
     if isinstance(value, str):
         name = value.removeprefix(REFERENCE)

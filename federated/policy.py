@@ -24,6 +24,10 @@ The rules, which hold whatever the operation is (no list of "safe" ops anywhere)
 What may leave, and nothing else:
 1. the model exit: an `nn.Parameter` labelled at most TRAINED, if every dataset it came
    from was loaded with `model_exit=True` (the default). Its gradient stays behind.
+   So may what is computed from such parameters and public values alone (the label's
+   `model` flag): it tells no more than the parameters, which may leave anyway, and it
+   is how a trained model is averaged without leaving, as shares (lesson 6) or masked.
+   A gradient, or anything it flowed into, never carries the flag.
 2. the dp exit: an object a differential-privacy mechanism released with
    `release(obj_id, "dp")` after `charge`-ing the budget.
 
@@ -59,10 +63,13 @@ _INTEGER_INDEX = torch.ops.aten.index.Tensor  # sized by its indices' shapes, un
 
 
 class Label(NamedTuple):
-    """How private an object is, and which loaded datasets (by id) it came from."""
+    """How private an object is, and which loaded datasets (by id) it came from.
+    `model`: a TRAINED object computed from parameters the model exit lets out (and
+    public values) alone, so it tells nothing those parameters do not."""
 
     level: int
     sources: frozenset[int]
+    model: bool = False
 
 
 NOTHING = Label(PUBLIC, frozenset())
@@ -74,7 +81,7 @@ def join(a: Label, b: Label) -> Label:
         return a
     if a is NOTHING:
         return b
-    return Label(max(a.level, b.level), a.sources | b.sources)
+    return Label(max(a.level, b.level), a.sources | b.sources, a.model and b.model)
 
 
 def as_gradient(label: Label) -> Label:
@@ -439,12 +446,26 @@ class PrivacyPolicy:
     # ---- the rules' workings -----------------------------------------------------------------
 
     def _join(self, ids: Iterable[int]) -> Label:
+        """The label of what is computed from `ids`. A parameter the model exit lets out
+        counts as carrying the `model` flag: computing from it may leave too."""
         labels, label = self._labels, NOTHING
         for i in ids:
             found = labels.get(i)
             if found is not None:
+                if found.level == TRAINED and not found.model and self._may_exit(i, found):
+                    found = found._replace(model=True)
                 label = join(label, found)
         return label
+
+    def _may_exit(self, obj_id: int, label: Label) -> bool:
+        """Whether the model exit lets `obj_id` out: a parameter, or what the flag marks,
+        at most TRAINED, from datasets whose owner allowed trained models to leave."""
+        is_model = label.model or isinstance(self.store.get(obj_id), nn.Parameter)
+        return (
+            is_model
+            and label.level <= TRAINED
+            and all(self._dataset_allows_models(s) for s in label.sources)
+        )
 
     def _label_all(self, ids: Iterable[int], label: Label) -> None:
         if label is NOTHING:
@@ -525,8 +546,10 @@ class PrivacyPolicy:
 
     def _check_exit(self, obj_id: int, label: Label) -> None:
         """Pass if the model exit lets `obj_id` out, else say why not."""
+        if self._may_exit(obj_id, label):
+            return
         obj = self.store.get(obj_id)
-        if isinstance(obj, nn.Parameter) and label.level <= TRAINED:
+        if (isinstance(obj, nn.Parameter) or label.model) and label.level <= TRAINED:
             forbidding = sorted(s for s in label.sources if not self._dataset_allows_models(s))
             if not forbidding:
                 return

@@ -38,6 +38,7 @@ contract, not a proof of privacy; differential privacy (lesson 8) is what bounds
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -54,6 +55,9 @@ EXITS = ("model", "dp")  # the named ways out an object can be released through
 _GRAD: Any = torch.Tensor.grad  # a getset descriptor at run time; the stubs say Tensor
 GET_GRAD = _GRAD.__get__
 SET_GRAD = _GRAD.__set__
+_GRAD_ALIAS: Any = torch.Tensor._grad  # the same gradient under another name, forwarded too
+GRAD_GETTERS = (GET_GRAD, _GRAD_ALIAS.__get__)
+GRAD_SETTERS = (SET_GRAD, _GRAD_ALIAS.__set__)
 # The calls that run autograd on a worker: the gradients they write are TRAINED.
 BACKWARD = (torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad)
 _DESCRIPTOR = type(_GRAD)
@@ -236,6 +240,9 @@ class PrivacyPolicy:
         self._datasets: dict[int, Dataset] = {}  # the owner's private data, by id
         self._budgets: dict[int, float] = {}  # epsilon left per loaded dataset
         self._grad_set: dict[int, Label] = {}  # labels of gradients set with `t.grad = g`
+        # tensors set as a gradient (`t.grad = g`): backward adds into them in place, even
+        # once `t` is no longer in the store
+        self._set_grads: dict[int, weakref.ref[torch.Tensor]] = {}
         self._gradients = NOTHING  # what every gradient computed here may carry
         self._writes = NOTHING  # everything ever written over a tensor here
         # the call's tensor inputs, with their versions and memory before it ran
@@ -353,10 +360,13 @@ class PrivacyPolicy:
             written = [*written, *bumped]
             memories = {m for i, _, _, m in versions if i in written}
             self._check_datasets(func, inputs, outputs, memories)
-        if func == GET_GRAD:
+        if func in GRAD_GETTERS:
             self._label_all(outputs, self._grad_label(inputs[0]))
             return
-        if func == SET_GRAD:  # the gradient changes, not the tensor's own values
+        if func in GRAD_SETTERS:  # the gradient changes, not the tensor's own values
+            for t in map(self.store.get, inputs[1:]):
+                if isinstance(t, torch.Tensor):
+                    self._set_grads[id(t)] = weakref.ref(t)
             label = self._join(inputs)
             if label is NOTHING:
                 self._grad_set.pop(inputs[0], None)
@@ -516,6 +526,12 @@ class PrivacyPolicy:
         memories = {
             _memory(t.grad) for t in tensors if (t.is_leaf or t.retains_grad) and t.grad is not None
         }
+        for key, ref in list(self._set_grads.items()):
+            grad = ref()
+            if grad is None:
+                del self._set_grads[key]
+            else:
+                memories.add(_memory(grad))
         if memories:
             self._label_all(
                 [

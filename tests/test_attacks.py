@@ -573,3 +573,47 @@ def test_models_trained_on_private_data_average_securely(world):
     for model in copies:  # the trained gradients never left
         with pytest.raises(sy.PrivateDataError):
             model.weight.grad.get()
+
+
+# ---- the gradient by another name, or in memory nobody watched ------------------------------
+
+
+@pytest.mark.parametrize("trained", [False, True], ids=["public_model", "trained_model"])
+def test_the_gradient_read_through_its_private_alias_stays(world, trained):
+    """`Tensor._grad` is the same gradient as `.grad`, under a name a server forwards too:
+    reading it must not label the result like the parameter (which, trained, carries the
+    model flag; untrained, nothing at all)."""
+    bob, _, records = world
+    model = nn.Linear(1, 1).send(bob)
+    if trained:
+        _train(model, records)
+    (model.weight * records[:, 0:1] / 50).sum().backward()  # a private gradient, kept
+    weight = bob.objects[model.weight.id_at_location]
+    gradient = weight.grad.clone()
+    alias = bob.execute(torch.Tensor._grad.__get__, [model.weight], {})
+    refused(world, alias.get)
+    refused(world, (alias * 1).get)
+    assert torch.equal(weight.grad, gradient)  # the attempt changed nothing
+
+
+@pytest.mark.parametrize("flagged", [False, True], ids=["public_tensor", "flagged_tensor"])
+def test_a_gradient_accumulated_into_a_dropped_leafs_grad_stays(world, flagged):
+    """`q.grad = t`, then the pointer to `q` is dropped: backward still adds into `t` in
+    place (the graph keeps `q`), so `t` holds a private record, though no tensor the
+    worker still holds has `t` as its gradient."""
+    bob, _, records = world
+    if flagged:  # computed from a trained parameter alone: it may leave, until written
+        model = nn.Linear(1, 1).send(bob)
+        _train(model, records)
+        t = model.weight.detach().view(1) * 0
+        assert torch.equal(t.copy().get(), torch.zeros(1))
+    else:
+        t = public(bob, 1)
+    q = public(bob, 1, requires_grad=True)
+    q.grad = t
+    loss = (q * records[0:1, 0]).sum()
+    del q
+    loss.backward()
+    assert torch.equal(bob.objects[t.id_at_location], RECORDS[0:1, 0])  # the record is in t
+    refused(world, t.get)
+    refused(world, (t * 1).get)

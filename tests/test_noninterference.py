@@ -51,6 +51,7 @@ class Books:
     group: list[int] = field(default_factory=lambda: [0, 1, 2, 3])  # shared memory
     # computed from the trained model parameter and public values alone: the model exit
     model: list[bool] = field(default_factory=lambda: [False] * 4)
+    gradient: int | None = None  # the memory group of the weight's gradient, once read or set
 
     def add(self, level: int, group: int | None = None, model: bool = False) -> None:
         self.group.append(len(self.group) if group is None else group)
@@ -64,6 +65,10 @@ class Books:
             if g == self.group[target]:
                 self.model[i] = model and (self.level[i] == PUBLIC or self.model[i])
                 self.level[i] = max(self.level[i], level)
+
+    def gradient_entry(self) -> int:
+        """A pool entry in the gradient's memory group (what `write` needs)."""
+        return self.group.index(self.gradient)
 
     def from_model(self, *operands: int) -> bool:
         """Whether what is computed from `operands` may leave through the model exit: each
@@ -153,7 +158,9 @@ def programs(draw: Any) -> list[tuple]:
     steps = []
     size = 4
     for _ in range(draw(st.integers(1, 10))):
-        kind = draw(st.sampled_from(["new", "view", "write", "data_set", "train", "grad"]))
+        kind = draw(
+            st.sampled_from(["new", "view", "write", "data_set", "train", "grad", "set_grad"])
+        )
         pick = st.integers(0, size - 1)
         if kind == "new":
             name = draw(st.sampled_from(sorted(NEW)))
@@ -166,12 +173,15 @@ def programs(draw: Any) -> list[tuple]:
             steps.append((kind, draw(st.sampled_from(sorted(WRITES))), [draw(pick), draw(pick)]))
         elif kind == "data_set":
             steps.append((kind, "", [draw(pick), draw(pick)]))
-        elif kind == "train":
+        elif kind in ("train", "set_grad"):
             steps.append((kind, "", [draw(pick)]))
-        else:
-            steps.append((kind, "", []))
+        else:  # the gradient, read as `.grad` or through its alias `Tensor._grad`
+            steps.append((kind, draw(st.sampled_from(["grad", "_grad"])), []))
             size += 1
     return steps
+
+
+GRAD_ALIAS = torch.Tensor._grad.__get__
 
 
 def run_step(w: World, step: tuple) -> Any:
@@ -193,12 +203,17 @@ def run_step(w: World, step: tuple) -> Any:
         (weight * w.pool[args[0]]).sum().backward()
         with torch.no_grad():
             weight.sub_(weight.grad * 0.1)
+    elif kind == "set_grad":  # backward then adds into this tensor, in place
+        w.model.weight.grad = w.pool[args[0]]
     else:
-        grad = w.model.weight.grad  # before any training step: a public stand-in
+        weight = w.model.weight
+        grad = weight.grad if name == "grad" else w.bob.execute(GRAD_ALIAS, [weight], {})
         w.pool.append(grad if grad is not None else torch.zeros(SHAPE).send(w.bob))
 
 
-def book_step(books: Books, step: tuple, grads: list[int], done: bool) -> None:
+def book_step(
+    books: Books, step: tuple, grads: list[int], done: bool, has_grad: bool = False
+) -> None:
     """What the step did to our bookkeeping; `grads` holds the gradient's level (they
     accumulate). A refused training step has still computed its gradient (only the
     update was refused)."""
@@ -206,6 +221,8 @@ def book_step(books: Books, step: tuple, grads: list[int], done: bool) -> None:
     level = books.level
     if kind == "train":
         grads[0] = max(grads[0], TRAINED if max(level[args[0]], level[MODEL]) else PUBLIC)
+        if books.gradient is not None:  # accumulated in place
+            books.write(books.gradient_entry(), grads[0])
         if done:
             books.write(MODEL, grads[0])  # the update is a gradient: no longer from the model
     elif not done:
@@ -216,13 +233,21 @@ def book_step(books: Books, step: tuple, grads: list[int], done: bool) -> None:
         books.add(level[args[0]], books.group[args[0]], books.from_model(args[0]))
     elif kind == "write":
         books.write(args[0], max(level[args[0]], level[args[1]]), books.from_model(*args))
+    elif kind == "set_grad":
+        grads[0] = level[args[0]]
+        books.gradient = books.group[args[0]]
     elif kind == "data_set":
         dst, src = args
         model = books.from_model(dst, src)
         books.group[dst] = books.group[src]
         books.write(dst, max(level[dst], level[src]), model)
+    elif not has_grad:  # a public stand-in
+        books.add(grads[0])
+    elif books.gradient is not None:  # the gradient read: the memory backward adds into
+        books.add(grads[0], books.gradient)
     else:
         books.add(grads[0])
+        books.gradient = books.group[-1]
 
 
 def may_refuse(books: Books, step: tuple) -> bool:
@@ -230,7 +255,9 @@ def may_refuse(books: Books, step: tuple) -> bool:
     kind, _, args = step
     if kind in ("write", "data_set"):
         return books.group[args[0]] == books.group[0]
-    return kind == "train" and books.group[MODEL] == books.group[0]
+    if kind == "set_grad":
+        return books.group[MODEL] == books.group[0]
+    return kind == "train" and books.group[0] in (books.group[MODEL], books.gradient)
 
 
 def outcome(w: World, i: int) -> tuple[str, Any]:
@@ -270,7 +297,8 @@ def test_nothing_derived_from_private_data_leaves_but_by_the_exits(secret, shift
         assert errors[0] == errors[1], f"{step}: refused in one world only: {errors}"
         if errors[0] == "refused":
             assert may_refuse(books, step), f"{step} refused though it writes no private data"
-        book_step(books, step, grads, done=errors[0] is None)
+        weight = worlds[0].bob.objects[worlds[0].model.weight.id_at_location]
+        book_step(books, step, grads, errors[0] is None, weight.grad is not None)
     for i in range(len(worlds[0].pool)):
         if any(worlds[0].pool[i] is p for p in worlds[0].pool[:i]):
             continue  # the same gradient pointer, read twice

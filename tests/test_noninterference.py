@@ -51,9 +51,13 @@ class Books:
     group: list[int] = field(default_factory=lambda: [0, 1, 2, 3])  # shared memory
     # computed from the trained model parameter and public values alone: the model exit
     model: list[bool] = field(default_factory=lambda: [False] * 4)
-    gradient: int | None = None  # the memory group of the weight's gradient, once read or set
+    tensor: list[int] = field(default_factory=lambda: [0, 1, 2, 3])  # the same tensor object
+    gradient: int | None = None  # an entry that is the weight's gradient, once read or set
 
-    def add(self, level: int, group: int | None = None, model: bool = False) -> None:
+    def add(
+        self, level: int, group: int | None = None, model: bool = False, tensor: int | None = None
+    ) -> None:
+        self.tensor.append(len(self.tensor) if tensor is None else tensor)
         self.group.append(len(self.group) if group is None else group)
         self.level.append(level)
         self.model.append(model)
@@ -65,10 +69,6 @@ class Books:
             if g == self.group[target]:
                 self.model[i] = model and (self.level[i] == PUBLIC or self.model[i])
                 self.level[i] = max(self.level[i], level)
-
-    def gradient_entry(self) -> int:
-        """A pool entry in the gradient's memory group (what `write` needs)."""
-        return self.group.index(self.gradient)
 
     def from_model(self, *operands: int) -> bool:
         """Whether what is computed from `operands` may leave through the model exit: each
@@ -221,8 +221,9 @@ def book_step(
     level = books.level
     if kind == "train":
         grads[0] = max(grads[0], TRAINED if max(level[args[0]], level[MODEL]) else PUBLIC)
-        if books.gradient is not None:  # accumulated in place
-            books.write(books.gradient_entry(), grads[0])
+        if books.gradient is not None:  # backward adds into it, in place
+            grads[0] = max(grads[0], level[books.gradient])
+            books.write(books.gradient, grads[0])
         if done:
             books.write(MODEL, grads[0])  # the update is a gradient: no longer from the model
     elif not done:
@@ -235,19 +236,22 @@ def book_step(
         books.write(args[0], max(level[args[0]], level[args[1]]), books.from_model(*args))
     elif kind == "set_grad":
         grads[0] = level[args[0]]
-        books.gradient = books.group[args[0]]
+        books.gradient = args[0]
     elif kind == "data_set":
         dst, src = args
         model = books.from_model(dst, src)
-        books.group[dst] = books.group[src]
+        for i, t in enumerate(books.tensor):  # the tensor, whichever entry names it
+            if t == books.tensor[dst]:
+                books.group[i] = books.group[src]
         books.write(dst, max(level[dst], level[src]), model)
     elif not has_grad:  # a public stand-in
         books.add(grads[0])
-    elif books.gradient is not None:  # the gradient read: the memory backward adds into
-        books.add(grads[0], books.gradient)
+    elif books.gradient is not None:  # the gradient read: the tensor backward adds into
+        g = books.gradient
+        books.add(max(grads[0], level[g]), books.group[g], books.model[g], books.tensor[g])
     else:
         books.add(grads[0])
-        books.gradient = books.group[-1]
+        books.gradient = len(books.group) - 1
 
 
 def may_refuse(books: Books, step: tuple) -> bool:
@@ -257,7 +261,8 @@ def may_refuse(books: Books, step: tuple) -> bool:
         return books.group[args[0]] == books.group[0]
     if kind == "set_grad":
         return books.group[MODEL] == books.group[0]
-    return kind == "train" and books.group[0] in (books.group[MODEL], books.gradient)
+    gradient = books.group[MODEL if books.gradient is None else books.gradient]
+    return kind == "train" and books.group[0] in (books.group[MODEL], gradient)
 
 
 def outcome(w: World, i: int) -> tuple[str, Any]:

@@ -173,8 +173,11 @@ def programs(draw: Any) -> list[tuple]:
             steps.append((kind, draw(st.sampled_from(sorted(WRITES))), [draw(pick), draw(pick)]))
         elif kind == "data_set":
             steps.append((kind, "", [draw(pick), draw(pick)]))
-        elif kind in ("train", "set_grad"):
+        elif kind == "train":
             steps.append((kind, "", [draw(pick)]))
+        elif kind == "set_grad":
+            steps.append((kind, "", [draw(pick)]))
+            size += 1
         else:  # the gradient, read as `.grad` or through its alias `Tensor._grad`
             steps.append((kind, draw(st.sampled_from(["grad", "_grad"])), []))
             size += 1
@@ -203,8 +206,9 @@ def run_step(w: World, step: tuple) -> Any:
         (weight * w.pool[args[0]]).sum().backward()
         with torch.no_grad():
             weight.sub_(weight.grad * 0.1)
-    elif kind == "set_grad":  # backward then adds into this tensor, in place
-        w.model.weight.grad = w.pool[args[0]]
+    elif kind == "set_grad":  # a new pool tensor, which backward then adds into in place
+        w.pool.append(w.pool[args[0]] * 1)
+        w.model.weight.grad = w.pool[-1]
     else:
         weight = w.model.weight
         grad = weight.grad if name == "grad" else w.bob.execute(GRAD_ALIAS, [weight], {})
@@ -219,13 +223,21 @@ def book_step(
     update was refused)."""
     kind, name, args = step
     level = books.level
-    if kind == "train":
+    if kind == "set_grad":  # the new tensor is there, whether or not it became the gradient
+        books.add(level[args[0]], model=books.from_model(*args))
+        if done:
+            grads[0] = level[args[0]]
+            books.gradient = len(books.group) - 1
+    elif kind == "train":
         grads[0] = max(grads[0], TRAINED if max(level[args[0]], level[MODEL]) else PUBLIC)
         if books.gradient is not None:  # backward adds into it, in place
             grads[0] = max(grads[0], level[books.gradient])
             books.write(books.gradient, grads[0])
         if done:
-            books.write(MODEL, grads[0])  # the update is a gradient: no longer from the model
+            # The update adds a gradient into the weight's memory. What shares it (`.data`,
+            # a view) keeps the flag it had: it holds what the weight holds, and kept after
+            # `.data =` moved the weight, values the weight held while it could leave.
+            books.write(MODEL, grads[0], model=True)
     elif not done:
         return
     elif kind == "new":
@@ -234,9 +246,6 @@ def book_step(
         books.add(level[args[0]], books.group[args[0]], books.from_model(args[0]))
     elif kind == "write":
         books.write(args[0], max(level[args[0]], level[args[1]]), books.from_model(*args))
-    elif kind == "set_grad":
-        grads[0] = level[args[0]]
-        books.gradient = args[0]
     elif kind == "data_set":
         dst, src = args
         model = books.from_model(dst, src)

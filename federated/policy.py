@@ -27,7 +27,9 @@ What may leave, and nothing else:
    So may what is computed from such parameters and public values alone (the label's
    `model` flag): it tells no more than the parameters, which may leave anyway, and it
    is how a trained model is averaged without leaving, as shares (lesson 6) or masked.
-   A gradient, or anything it flowed into, never carries the flag.
+   A gradient, or anything it flowed into, never carries the flag; what shares such a
+   parameter's memory (a view, `.data`) keeps it through updates: it only ever holds
+   values the parameter held while it could leave.
 2. the dp exit: an object a differential-privacy mechanism released with
    `release(obj_id, "dp")` after `charge`-ing the budget.
 

@@ -617,3 +617,43 @@ def test_a_gradient_accumulated_into_a_dropped_leafs_grad_stays(world, flagged):
     assert torch.equal(bob.objects[t.id_at_location], RECORDS[0:1, 0])  # the record is in t
     refused(world, t.get)
     refused(world, (t * 1).get)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: optim.Adam(ps, lr=0.1)],
+    ids=["momentum", "adam"],
+)
+def test_an_optimizers_running_averages_of_the_gradient_stay(world, make):
+    """Momentum and Adam keep averages of the gradient next to each parameter: they are
+    gradients, not parameters, and neither they nor what is computed from them (with the
+    trained parameters) may leave; the parameters still do."""
+    bob, _, records = world
+    model = nn.Linear(1, 1).send(bob)
+    opt = make(model.parameters())
+    for _ in range(2):
+        opt.zero_grad()
+        model(records[:, 0:1] / 50).sum().backward()
+        opt.step()
+    buffers = [v for v in opt.state[model.weight].values() if isinstance(v, sy.PointerTensor)]
+    assert buffers
+    for buffer in buffers:
+        refused(world, buffer.get)
+        refused(world, (model.weight + buffer * 0).get)
+    assert model.get().weight.grad is None
+
+
+def test_a_model_trained_on_two_datasets_leaves_only_if_both_owners_allow(world):
+    """A parameter trained on `model_exit=False` data does not lend the flag to what is
+    computed from it and an exit-eligible parameter, nor does a write of it into one."""
+    bob, _, records = world
+    bob.load(RECORDS * 2, tag="#strict", private=True, model_exit=False)
+    (strict,) = bob.search("#strict")
+    open_model, strict_model = nn.Linear(1, 1).send(bob), nn.Linear(1, 1).send(bob)
+    _train(open_model, records)
+    _train(strict_model, strict)
+    refused(world, (open_model.weight * strict_model.weight).get)
+    with torch.no_grad():
+        open_model.weight.add_(strict_model.weight * 0)
+    refused(world, open_model.weight.get)
+    refused(world, (open_model.weight * 1).get)

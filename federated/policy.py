@@ -40,7 +40,6 @@ contract, not a proof of privacy; differential privacy (lesson 8) is what bounds
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -242,9 +241,6 @@ class PrivacyPolicy:
         self._datasets: dict[int, Dataset] = {}  # the owner's private data, by id
         self._budgets: dict[int, float] = {}  # epsilon left per loaded dataset
         self._grad_set: dict[int, Label] = {}  # labels of gradients set with `t.grad = g`
-        # tensors set as a gradient (`t.grad = g`): backward adds into them in place, even
-        # once `t` is no longer in the store
-        self._set_grads: dict[int, weakref.ref[torch.Tensor]] = {}
         self._gradients = NOTHING  # what every gradient computed here may carry
         self._writes = NOTHING  # everything ever written over a tensor here
         # the call's tensor inputs, with their versions and memory before it ran
@@ -366,9 +362,6 @@ class PrivacyPolicy:
             self._label_all(outputs, self._grad_label(inputs[0]))
             return
         if func in GRAD_SETTERS:  # the gradient changes, not the tensor's own values
-            for t in map(self.store.get, inputs[1:]):
-                if isinstance(t, torch.Tensor):
-                    self._set_grads[id(t)] = weakref.ref(t)
             label = self._join(inputs)
             if label is NOTHING:
                 self._grad_set.pop(inputs[0], None)
@@ -379,7 +372,7 @@ class PrivacyPolicy:
         if func in BACKWARD:
             self._gradients = join(self._gradients, as_gradient(join(label, self._writes)))
             self._label_all(outputs, self._gradients)
-            self._label_gradients()
+            self._label_gradients(map(self.store.get, inputs))
             return
         if label is NOTHING:
             return
@@ -519,21 +512,17 @@ class PrivacyPolicy:
         for i, memory in targets.items():
             covered[i] = (memory, self._labels[i])
 
-    def _label_gradients(self) -> None:
-        """After backward: gradients accumulate in place, so an object that *is* a
-        gradient (a pointer to `p.grad` read before) now carries what backward did."""
+    def _label_gradients(self, roots: Iterable[Any]) -> None:
+        """After backward from `roots`: gradients accumulate in place, so an object that
+        *is* a gradient (a pointer to `p.grad` read before, a tensor set as one) now
+        carries what backward did, even if the store no longer holds its leaf."""
         if self._gradients is NOTHING:
             return
         tensors = [t for t in self.store.values() if isinstance(t, torch.Tensor)]
         memories = {
             _memory(t.grad) for t in tensors if (t.is_leaf or t.retains_grad) and t.grad is not None
         }
-        for key, ref in list(self._set_grads.items()):
-            grad = ref()
-            if grad is None:
-                del self._set_grads[key]
-            else:
-                memories.add(_memory(grad))
+        memories.update(_memory(t.grad) for t in _leaves(roots) if t.grad is not None)
         if memories:
             self._label_all(
                 [
@@ -636,6 +625,22 @@ class PrivacyPolicy:
                 f"in place, and only its owner may change it; it has been put back as the "
                 f"owner loaded it. Compute on a copy instead, e.g. `x = data * 1`, and change `x`."
             )
+
+
+def _leaves(roots: Iterable[Any]) -> Iterator[torch.Tensor]:
+    """The leaf tensors whose `.grad` a backward from `roots` adds into: the graph holds
+    them, whether or not the store still does (`q.grad = t`, then the pointer to `q` dropped)."""
+    seen: set[Any] = set()
+    stack = [t.grad_fn for t in roots if isinstance(t, torch.Tensor)]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        leaf = getattr(node, "variable", None)  # an AccumulateGrad node's leaf
+        if isinstance(leaf, torch.Tensor):
+            yield leaf
+        stack.extend(next_node for next_node, _ in node.next_functions)
 
 
 def _carries_values(result: Any) -> bool:

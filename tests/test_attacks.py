@@ -657,3 +657,19 @@ def test_a_model_trained_on_two_datasets_leaves_only_if_both_owners_allow(world)
         open_model.weight.add_(strict_model.weight * 0)
     refused(world, open_model.weight.get)
     refused(world, (open_model.weight * 1).get)
+
+
+def test_a_gradient_set_before_the_owner_loads_her_data_stays():
+    """The same, with `q.grad = t` set while the worker held nothing private yet (its
+    policy then watched nothing) and `q` only in a graph made before the data came."""
+    bob, alice = workers("bob", "alice")
+    t = public(bob, 1)
+    q = public(bob, 1, requires_grad=True)
+    q.grad = t
+    z = q * 1
+    del q
+    bob.load(RECORDS, tag="#records", private=True)
+    (records,) = bob.search("#records")
+    (z * records[0:1, 0]).sum().backward()
+    assert torch.equal(bob.objects[t.id_at_location], RECORDS[0:1, 0])  # the record is in t
+    refused((bob, alice, records), t.get)

@@ -374,6 +374,7 @@ class PrivacyPolicy:
             self._label_all(outputs, self._gradients)
             self._label_gradients(map(self.store.get, inputs))
             return
+        self._label_copied_gradients(inputs, outputs)
         if label is NOTHING:
             return
         self._label_all([o for o in outputs if o not in inputs], label)
@@ -532,6 +533,19 @@ class PrivacyPolicy:
                 ],
                 self._gradients,
             )
+
+    def _label_copied_gradients(self, inputs: Sequence[int], outputs: Sequence[int]) -> None:
+        """A new result that came with a gradient (`copy.deepcopy` copies `.grad`) has,
+        as its gradient's label, what the inputs' gradients carried."""
+        for o in outputs:
+            t = self.store.get(o)
+            if o in inputs or not isinstance(t, torch.Tensor) or not t.is_leaf or t.grad is None:
+                continue
+            label = NOTHING
+            for i in inputs:
+                label = join(label, self._grad_label(i))
+            if label is not NOTHING:
+                self._grad_set[o] = join(self._grad_set.get(o, NOTHING), label)
 
     def _grad_label(self, obj_id: int) -> Label:
         """What the gradient of `obj_id` may carry: whatever backward here computed

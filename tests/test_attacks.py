@@ -10,6 +10,7 @@ changed either.
 
 from __future__ import annotations
 
+import copy
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -673,3 +674,23 @@ def test_a_gradient_set_before_the_owner_loads_her_data_stays():
     (z * records[0:1, 0]).sum().backward()
     assert torch.equal(bob.objects[t.id_at_location], RECORDS[0:1, 0])  # the record is in t
     refused((bob, alice, records), t.get)
+
+
+@pytest.mark.parametrize("trained", [False, True], ids=["data_set_as_gradient", "trained_model"])
+def test_a_deep_copy_leaves_without_the_gradient_it_copied(world, trained):
+    """`copy.deepcopy` copies `.grad` into new memory: the copy's gradient carries what
+    the original's did, so the copy leaves without it."""
+    bob, _, records = world
+    if trained:
+        model = nn.Linear(1, 1).send(bob)
+        _train(model, records)
+        tensor = model.weight
+    else:
+        tensor = public(bob, 4, 2, requires_grad=True)
+        tensor.grad = records * 1  # the data itself, as a gradient
+    copied = bob.execute(copy.deepcopy, [tensor], {})
+    # a plain tensor's copy comes with the gradient; a parameter's (torch's own) without
+    assert (bob.objects[copied.id_at_location].grad is None) == trained
+    fetched = copied.get()
+    assert fetched.grad is None
+    assert torch.equal(bob.objects[records.id_at_location], RECORDS)

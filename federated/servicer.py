@@ -21,6 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from federated import plan, protocol
 from federated.access import Caller, Callers
+from federated.language import to_wire
 from federated.ledger import Ledger, nbytes
 from federated.peers import Peers
 from federated.pointer import PointerTensor
@@ -97,7 +98,7 @@ class WorkerServicer:
                 self.lock.release()
             return reply if isinstance(reply, bytes) else protocol.pack({"ok": reply[0]}, reply[1])
         except Exception as error:  # every failure is reported; the server goes on
-            return _error(type(error).__name__, str(error)[:4000])
+            return _error(type(error).__name__, str(error)[:4000], to_wire(error))
 
     def handle(self, header: dict, tensors: dict[str, torch.Tensor], call: Call) -> Any:
         """(reply, tensors), or a packed reply. Frees sent along go first."""
@@ -434,8 +435,9 @@ class WorkerServicer:
 _LOCAL_MASK = (1 << _LOCAL_BITS) - 1
 
 
-def _error(kind: str, message: str) -> bytes:
-    return protocol.pack({"error": {"type": kind, "message": message}})
+def _error(kind: str, message: str, template: dict[str, Any] | None = None) -> bytes:
+    """An error reply: its text, and its template for the caller to translate (to_wire)."""
+    return protocol.pack({"error": {"type": kind, "message": message, **(template or {})}})
 
 
 def _refresh(ref: Ref, real: torch.Tensor) -> Ref:

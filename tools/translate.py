@@ -92,7 +92,8 @@ def _update_ui_catalogues(project: Project, out: Print) -> list[Row]:
             if written:
                 out(f"wrote {project.relative(domain.catalog(project, locale))}")
             counts = catalogs.counts(catalogue, labels)
-            rows.append(Row(domain.name, locale, counts, f"({domain.what})"))
+            shown = "(labels)" if domain is ui.WIDGETS else "(messages)"
+            rows.append(Row(domain.name, locale, counts, shown))
     return rows
 
 

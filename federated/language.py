@@ -81,9 +81,9 @@ def resolve(
                 return wanted
             if warn:
                 warnings.warn(
-                    f"{origin}={value!r}: no {wanted!r} catalogue for the {domain}"
+                    f"{origin}={value!r}: no {wanted!r} labels for the {domain}"
                     f" (known: {', '.join(locales)}); using {SOURCE!r}",
-                    stacklevel=3,
+                    stacklevel=4,
                 )
             return SOURCE
     return SOURCE  # no choice was made: never guessed from the folder the kernel runs in
@@ -134,6 +134,10 @@ class Text(str):
         made = super().__new__(cls, text)
         made.msgid, made.fields = msgid, fields
         return made
+
+    def __reduce__(self) -> tuple[type[Text], tuple[str, str, dict[str, str]]]:
+        """Copied and pickled (an error sent between local processes) as itself."""
+        return (Text, (str(self), self.msgid, self.fields))
 
 
 def fill(template: str, fields: dict[str, str]) -> str:

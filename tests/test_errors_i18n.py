@@ -133,6 +133,23 @@ def test_a_template_is_translated_before_it_is_filled() -> None:
     assert tr("no such message {n}", n=3) == "no such message 3"
 
 
+def test_a_translated_error_survives_copying_and_pickling() -> None:
+    import copy
+    import pickle
+
+    language.use("hi")
+    error = PrivateDataError(
+        tr(
+            "{owner} holds no object {obj_id}: it was fetched, moved or freed "
+            "already. Use the pointer that call returned.",
+            owner="bob",
+            obj_id=7,
+        )
+    )
+    for again in (copy.deepcopy(error), pickle.loads(pickle.dumps(error))):
+        assert str(again) == str(error) and again.args[0].fields == {"owner": "bob", "obj_id": "7"}
+
+
 def test_a_server_error_is_shown_in_the_learners_language() -> None:
     """The server formats in its own language and sends template + fields as JSON."""
     error = PrivateDataError(
@@ -188,3 +205,18 @@ def test_i18n_check_fails_on_an_untranslated_error(tmp_path: Path) -> None:
     ui.ship(project, "hi", ui.ERRORS)
     problems = check_project(project, lessons=[]).problems
     assert len(problems) == 1 and "placeholders differ" in problems[0]
+
+
+@pytest.mark.xdist_group("remote-workers")
+def test_an_error_raised_on_an_english_server_reaches_a_hindi_learner_in_hindi() -> None:
+    """A real worker process, started in English; the learner's side chose Hindi."""
+    (server,) = sy.WorkerProcess.group(["carol"], token="t")
+    try:
+        carol = sy.RemoteWorker(sy.TorchHook(torch), id="carol", port=server.port, token="t")
+        language.use("hi")
+        with pytest.raises(sy.errors.ObjectNotFoundError) as caught:
+            carol.fetch(424242)
+        carol.close()
+    finally:
+        server.stop()
+    assert str(caught.value).startswith("carol पर: carol के पास कोई ऑब्जेक्ट 424242 नहीं है")

@@ -65,9 +65,7 @@ def _package_files(project: Project) -> list[Path]:
     return sorted(package.rglob("*.py")) if package.is_dir() else []
 
 
-WIDGETS = Domain(
-    "widgets", {"gettext": None}, "widget labels", _widget_files, "the widget code"
-)
+WIDGETS = Domain("widgets", {"gettext": None}, "widget labels", _widget_files, "the widget code")
 #: `tr("…")` in any module of the package (federated/language.py)
 ERRORS = Domain(
     "errors", {"tr": None}, "error messages", _package_files, "the package's code", one_gloss=True
@@ -131,9 +129,7 @@ def pot(found: list[Label]) -> Catalog:
     return template
 
 
-def update(
-    project: Project, locale: str, domain: Domain = WIDGETS
-) -> tuple[Catalog | None, bool]:
+def update(project: Project, locale: str, domain: Domain = WIDGETS) -> tuple[Catalog | None, bool]:
     """Merge the code's messages into the catalogue; (catalogue, whether it was written)."""
     found = labels(project, domain)
     path = domain.catalog(project, locale)

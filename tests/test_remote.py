@@ -164,6 +164,40 @@ def test_lesson_five_round_matches_virtual_workers(remote):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
 
 
+def test_large_tensors_go_and_come_back_bit_for_bit_as_streams(remote):
+    bob, alice = remote
+    torch.manual_seed(7)
+    bits = torch.randint(-(2**31), 2**31 - 1, (3 * 2**20 + 5,), dtype=torch.int32)
+    tensors = [
+        bits.view(torch.float32),  # every bit pattern: NaNs of all kinds, -0.0, infinities
+        torch.randn(1500, 1100, dtype=torch.float64).t(),  # not contiguous
+        torch.randn(2**20 + 3, dtype=torch.complex64).conj(),  # a lazy conjugate
+        torch.randn(2**20, dtype=torch.bfloat16),
+        torch.rand(3 * 2**20) > 0.5,
+        torch.arange(2**18, dtype=torch.int64)[::2],
+    ]
+    for value in tensors:
+        assert protocol.nbytes_of({"t": value}) >= protocol.STREAM_FROM or value.stride() != (1,)
+        back = value.send(bob).get()
+        assert back.dtype == value.dtype and back.shape == value.shape
+        expected = value.resolve_conj().contiguous()
+        assert back.reshape(-1).view(torch.uint8).equal(expected.reshape(-1).view(torch.uint8))
+    # between servers, straight from bob to alice, the same
+    moved = bits.view(torch.float32).send(bob).move(alice)
+    assert moved.location is alice
+    assert moved.get().view(torch.int32).equal(bits)
+
+
+def test_a_large_tensor_with_its_gradient_comes_back_whole(remote):
+    bob, _ = remote
+    weights = torch.randn(512, 1024, requires_grad=True)  # 2 MB, and 2 MB of gradient
+    weights.grad = torch.randn(512, 1024)
+    expected, grad = weights.detach().clone(), weights.grad.clone()
+    back = weights.send(bob).get()
+    assert back.requires_grad and torch.equal(back.detach(), expected)
+    assert torch.equal(back.grad, grad)
+
+
 # ---- bad input: refused, and the server goes on serving ----------------------------------
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -119,11 +120,19 @@ def stream_head(header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> byt
     ).encode()
 
 
-def stream(header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None):
+def sendable(tensors: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    """The tensors as a stream carries them (dense, contiguous, values resolved), or
+    ProtocolError for one it cannot carry: checked before anything is sent or handed over."""
+    return {k: _plain(v) for k, v in (tensors or {}).items()}
+
+
+def stream(
+    header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None
+) -> Iterator[bytes]:
     """The messages of a stream: `stream_head`, then the tensors' bytes in chunks. A chunk
     may end inside a tensor and hold the start of the next; each is made only when gRPC
     asks for it, so one chunk at a time is copied out of the tensors."""
-    ready = {k: _plain(v) for k, v in (tensors or {}).items()}
+    ready = sendable(tensors)
     yield stream_head(header, ready)
     pending = bytearray()  # small tensors, gathered into one chunk
     for tensor in ready.values():

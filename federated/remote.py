@@ -3,9 +3,9 @@
     bob = sy.RemoteWorker(hook, id="bob", host="127.0.0.1", port=8777, token=...)
 
 Pointers cannot tell the difference: everything they ask of a `VirtualWorker` (run an
-operation, fetch, free, move, copy) becomes one gRPC call with a deadline: a message
-with a megabyte of tensors or more, and every fetch, go as a stream of chunks. A worker that
-does not answer in time raises `WorkerUnreachableError` naming it; nothing hangs.
+operation, fetch, free, move, copy) becomes one gRPC call with a deadline; a megabyte of
+tensors or more goes, and comes back, as a stream of chunks. A worker that does not
+answer in time raises `WorkerUnreachableError` naming it; nothing hangs.
 """
 
 from __future__ import annotations
@@ -116,12 +116,13 @@ class RemoteWorker:
         self,
         header: dict[str, Any],
         tensors: dict[str, torch.Tensor] | None = None,
+        stream: bool = False,
     ) -> tuple[Any, dict[str, torch.Tensor]]:
         if self._frees:
             header = dict(header, free=self._frees)
             self._frees = []
         try:
-            if header.get("command") == "fetch" or protocol.nbytes_of(tensors) >= STREAM_FROM:
+            if stream or protocol.nbytes_of(tensors) >= STREAM_FROM:
                 answer, out = self._streamed(header, tensors)
             else:
                 answer, out = protocol.unpack(
@@ -258,9 +259,10 @@ class RemoteWorker:
         return self.fetch_many([obj_id])[0]
 
     def fetch_many(self, obj_ids: list[int]) -> list[torch.Tensor]:
-        info, tensors = self.request(
-            {"command": "fetch", "ids": list(obj_ids), "max_reply": self.max_message}
-        )
+        header = {"command": "fetch", "ids": list(obj_ids), "max_reply": self.max_message}
+        info, tensors = self.request(header)
+        if info.get("stream"):  # a megabyte or more: nothing was fetched, ask for a stream
+            info, tensors = self.request(header, stream=True)
         values: list[torch.Tensor] = []
         for i, flag in enumerate(info["requires_grad"]):
             handed = info.get("pointers", {}).get(str(i))

@@ -256,7 +256,9 @@ class WorkerServicer:
         return self._encode_result(output), {}
 
     def do_fetch(self, header: dict, tensors: dict, call: Call) -> Any:
-        """All or nothing: the reply is built and its size checked before anything goes."""
+        """All or nothing: the reply is built and its size checked before anything goes.
+        A megabyte or more goes back only as a stream: by `Call`, the answer is to ask
+        again by `Stream`, and nothing has changed (small fetches stay one quick message)."""
         ids = self._local_ids(header)
         if len(set(ids)) != len(ids):
             raise ProtocolError("fetch names an object twice")
@@ -281,7 +283,10 @@ class WorkerServicer:
         if type(asked) is int and asked > 0:
             limit = min(limit, asked)
         reply = {"requires_grad": flags, "pointers": pointers}
+        if not call.stream and protocol.nbytes_of(out) >= protocol.STREAM_FROM:
+            return {"stream": True}, {}  # nothing fetched: ask again by `Stream`
         if call.stream:  # checked as the caller will count it: its tensors' bytes
+            out = protocol.sendable(out)
             answer: Any = (reply, out)
             size = protocol.nbytes_of(out)
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import struct
 
 import grpc
@@ -326,6 +327,28 @@ def test_random_bytes_never_crash_the_decoder(payload):
     answer, _ = protocol.unpack(servicer.call(payload, _Context()))
     assert "error" in answer or "ok" in answer
     assert len(servicer.worker.objects) == 0
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(max_size=3),
+            st.sampled_from(["float32", "bool", "int64", "uint16", 7, None]),
+            st.lists(st.integers(-2, 40), max_size=3) | st.integers(),
+        ),
+        max_size=3,
+    ),
+    st.lists(st.binary(max_size=300), max_size=4),
+)
+def test_random_streams_never_crash_the_server_or_leave_anything(layout, chunks):
+    servicer = WorkerServicer(sy.VirtualWorker(None, id="fuzz"), Callers([Caller("client", TOKEN)]))
+    head = json.dumps({"command": "register", "requires_grad": [False], "$tensors": layout})
+    replies = list(servicer.stream(iter([head.encode(), *chunks]), _Context()))
+    answer = protocol.Incoming(replies[0], 2**20).header
+    assert "error" in answer or "ok" in answer
+    if "error" in answer:
+        assert len(servicer.worker.objects) == 0
 
 
 json_values = st.recursive(

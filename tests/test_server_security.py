@@ -360,6 +360,17 @@ def _register(tensor: torch.Tensor) -> tuple[dict, dict]:
     return {"command": "register", "requires_grad": [False]}, {"t0": tensor}
 
 
+def test_a_large_fetch_by_call_is_answered_ask_by_stream_and_changes_nothing():
+    servicer = _servicer()
+    values = torch.arange(MiB, dtype=torch.float32)  # 4 MB
+    answer, _ = _stream(servicer, protocol.stream(*_register(values)))
+    fetch = {"command": "fetch", "ids": [answer["ok"][0]["id"]]}
+    assert _call(servicer, fetch)[0] == {"ok": {"stream": True}}
+    assert len(servicer.worker.objects) == 1
+    (fetched,) = _stream(servicer, protocol.stream(fetch))[1].values()
+    assert torch.equal(fetched, values) and _holds_nothing(servicer)
+
+
 def test_a_stream_over_the_message_limit_is_refused_before_any_chunk():
     servicer = _servicer(max_message=8 * MiB)
     chunks = _Chunks(announced=4 * MiB, chunks=16)  # 16 MB announced

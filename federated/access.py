@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 
 from federated.language import tr
-from federated.protocol import METHOD
+from federated.protocol import METHOD, STREAM
 
 
 @dataclass(frozen=True)
@@ -117,13 +117,15 @@ class TokenCheck(grpc.ServerInterceptor):
     """Refuses a call without a known token as soon as its metadata arrives.
 
     The refusal is a stream handler that never reads its request stream: for a unary
-    method gRPC would first receive and size-check the whole message.
+    method gRPC would first receive and size-check the whole message, and for `Stream`
+    not one chunk is taken.
     """
 
     def __init__(self, callers: Callers) -> None:
         self.callers = callers
 
     def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
-        if details.method != METHOD or self.callers.identify(details.invocation_metadata) is None:
+        known = details.method in (METHOD, STREAM)
+        if not known or self.callers.identify(details.invocation_metadata) is None:
             return _REFUSAL
         return continuation(details)

@@ -3,8 +3,9 @@
     bob = sy.RemoteWorker(hook, id="bob", host="127.0.0.1", port=8777, token=...)
 
 Pointers cannot tell the difference: everything they ask of a `VirtualWorker` (run an
-operation, fetch, free, move, copy) becomes one gRPC call with a deadline. A worker that
-does not answer in time raises `WorkerUnreachableError` naming it; nothing hangs.
+operation, fetch, free, move, copy) becomes one gRPC call with a deadline; a megabyte of
+tensors or more goes, and comes back, as a stream of chunks. A worker that does not
+answer in time raises `WorkerUnreachableError` naming it; nothing hangs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from federated.pointer import GET_GRAD, PointerTensor
 from federated.protocol import (
     DEFAULT_MAX_MESSAGE,
     METHOD,
+    STREAM,
+    STREAM_FROM,
     ProtocolError,
     QuotaExceededError,
     Ref,
@@ -93,6 +96,7 @@ class RemoteWorker:
             credentials = grpc.ssl_channel_credentials(root_certificates=tls_root)
             self._channel = grpc.secure_channel(f"{host}:{port}", credentials, options=options)
         self._call = self._channel.unary_unary(METHOD)
+        self._stream = self._channel.stream_stream(STREAM)
         self._frees: list[int] = []  # freed ids, sent along with the next call
         self._metadata = [("authorization", f"Bearer {token}")] if token else None
         self._peers: dict[str, RemoteWorker] = {}  # workers we told this one about
@@ -113,14 +117,22 @@ class RemoteWorker:
         self,
         header: dict[str, Any],
         tensors: dict[str, torch.Tensor] | None = None,
+        stream: bool = False,
     ) -> tuple[Any, dict[str, torch.Tensor]]:
         if self._frees:
             header = dict(header, free=self._frees)
             self._frees = []
         try:
-            reply = self._call(
-                protocol.pack(header, tensors), timeout=self.timeout, metadata=self._metadata
-            )
+            if stream or protocol.nbytes_of(tensors) >= STREAM_FROM:
+                answer, out = self._streamed(header, tensors)
+            else:
+                answer, out = protocol.unpack(
+                    self._call(
+                        protocol.pack(header, tensors),
+                        timeout=self.timeout,
+                        metadata=self._metadata,
+                    )
+                )
         except grpc.RpcError as error:
             code = error.code() if hasattr(error, "code") else None
             details = error.details() if hasattr(error, "details") else ""
@@ -151,12 +163,27 @@ class RemoteWorker:
                     timeout=self.timeout,
                 )
             ) from None
-        answer, out = protocol.unpack(reply)
         if "error" in answer:
             problem = answer["error"]
             kind = _ERRORS.get(problem.get("type"), FederatedError)
             raise kind(tr("on {worker}: {message}", worker=self.id, message=from_wire(problem)))
         return answer.get("ok"), out
+
+    def _streamed(
+        self, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None
+    ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """One call by `/federated.Worker/Stream`: large tensors go, and come back, in
+        chunks (`protocol.stream`); a reply over `max_message` is cut off."""
+        replies = self._stream(
+            protocol.stream(header, tensors), timeout=self.timeout, metadata=self._metadata
+        )
+        try:
+            incoming = protocol.Incoming(next(replies, b""), self.max_message)
+            for chunk in replies:
+                incoming.add(chunk)
+            return incoming.finish()
+        finally:
+            replies.cancel()  # a no-op once the call is over; ends it if not
 
     def ping(self) -> str:
         return self.identity()["id"]
@@ -244,9 +271,10 @@ class RemoteWorker:
         return self.fetch_many([obj_id])[0]
 
     def fetch_many(self, obj_ids: list[int]) -> list[torch.Tensor]:
-        info, tensors = self.request(
-            {"command": "fetch", "ids": list(obj_ids), "max_reply": self.max_message}
-        )
+        header = {"command": "fetch", "ids": list(obj_ids), "max_reply": self.max_message}
+        info, tensors = self.request(header)
+        if info.get("stream"):  # a megabyte or more: nothing was fetched, ask for a stream
+            info, tensors = self.request(header, stream=True)
         values: list[torch.Tensor] = []
         for i, flag in enumerate(info["requires_grad"]):
             handed = info.get("pointers", {}).get(str(i))

@@ -1,8 +1,9 @@
 """A worker in its own process: `python -m federated.server --id bob --port 8777`.
 
 (Also installed as the `federated-worker` command; `python -m federated.worker` runs the
-same.) The server keeps a `VirtualWorker` and answers one gRPC method whose request and
-reply are the messages of `federated.protocol` (see `servicer.py` for the commands).
+same.) The server keeps a `VirtualWorker` and answers two gRPC methods, `Call` for one
+message and `Stream` for a large one in chunks, whose requests and replies are the messages
+of `federated.protocol` (see `servicer.py` for the commands).
 What it guarantees to the data owner running it:
 
 - it listens on loopback unless told otherwise, and off loopback it needs a token and
@@ -108,7 +109,11 @@ def serve(
     servicer = WorkerServicer(worker, Callers(list(callers)), limits=limits)
     servicer.peers = Peers(list(peers), worker_id, servicer.boot, limits.call_timeout)
     handler = grpc.method_handlers_generic_handler(
-        "federated.Worker", {"Call": grpc.unary_unary_rpc_method_handler(servicer.call)}
+        "federated.Worker",
+        {
+            "Call": grpc.unary_unary_rpc_method_handler(servicer.call),
+            "Stream": grpc.stream_stream_rpc_method_handler(servicer.stream),
+        },
     )
     # A connection lives at most one call time limit, and its calls get one more to end:
     # so a caller that never finishes its message (even with a valid token) holds a thread

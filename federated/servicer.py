@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +47,7 @@ class Limits:
 class Call:
     caller: Caller
     deadline: float  # time.monotonic()
+    stream: bool = False  # came by `/federated.Worker/Stream`: the reply goes back that way
 
 
 # An operation on inputs smaller than this is cheap whatever it is; larger ones are first
@@ -54,7 +56,8 @@ _CHECK_COST_FROM = 1 << 16
 
 
 class WorkerServicer:
-    """Handles `/federated.Worker/Call`: one request in, one reply out, one at a time."""
+    """Handles `/federated.Worker/Call` and `/Stream`: a request in, a reply out, one
+    request at a time on the worker (receiving and sending happen outside that turn)."""
 
     def __init__(
         self,
@@ -75,33 +78,86 @@ class WorkerServicer:
     # ---- one call -------------------------------------------------------------------------
 
     def call(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        caller = self.callers.identify(context.invocation_metadata())
-        if caller is None:  # the interceptor refuses these first; this is the second check
+        """`/federated.Worker/Call`: one message in, one out."""
+        call = self._begin(context, stream=False)
+        if call is None:  # the interceptor refuses these first; this is the second check
             return _error("PermissionError", "wrong or missing token")
+        try:
+            header, tensors = protocol.unpack(request)
+            reply = self._serve(header, tensors, call)
+            return reply if isinstance(reply, bytes) else protocol.pack({"ok": reply[0]}, reply[1])
+        except Exception as error:  # every failure is reported; the server goes on
+            return _error(type(error).__name__, str(error)[:4000], to_wire(error))
+
+    def stream(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        """`/federated.Worker/Stream`: a large message in chunks, and the reply the same way.
+
+        The header comes first and is checked against the message limit and the caller's
+        quota before any chunk is taken; each chunk is checked against the sizes the header
+        announced and the call's deadline. Nothing is kept unless every byte arrived.
+        """
+        call = self._begin(context, stream=True)
+        if call is None:
+            yield _error("PermissionError", "wrong or missing token")
+            return
+        try:
+            header, tensors = self._receive(requests, call)
+            reply = self._serve(header, tensors, call)
+        except Exception as error:  # every failure is reported; the server goes on
+            yield _error(type(error).__name__, str(error)[:4000], to_wire(error))
+            return
+        yield from protocol.stream({"ok": reply[0]}, reply[1])
+
+    def _begin(self, context: grpc.ServicerContext, stream: bool) -> Call | None:
+        caller = self.callers.identify(context.invocation_metadata())
+        if caller is None:
+            return None
         remaining = context.time_remaining()
         limit = (
             self.limits.call_timeout
             if remaining is None
             else min(remaining, self.limits.call_timeout)
         )
-        call = Call(caller, time.monotonic() + limit)
-        try:
-            header, tensors = protocol.unpack(request)
-            if not self.lock.acquire(timeout=max(call.deadline - time.monotonic(), 0)):
+        return Call(caller, time.monotonic() + limit, stream)
+
+    def _receive(self, requests: Iterator[bytes], call: Call) -> tuple[dict, dict]:
+        incoming = protocol.Incoming(next(requests, b""), self.limits.max_message)
+        if not call.caller.owner and incoming.total > self.ledger.room(call.caller.name):
+            raise QuotaExceededError(
+                tr(
+                    "this message carries {size_mb} MB, more than your quota on {worker} has "
+                    "room for; nothing was received or kept. Free or fetch what you no longer "
+                    "need (drop its pointers) and try again.",
+                    size_mb=format(incoming.total / 2**20, ".1f"),
+                    worker=self.worker.id,
+                )
+            )
+        for chunk in requests:
+            if time.monotonic() > call.deadline:
                 raise TimeoutError(
                     tr(
-                        "{worker} was busy with other calls until this call's deadline; nothing "
-                        "was done. Try again, or give the RemoteWorker a longer timeout.",
+                        "the message did not arrive within this call's time limit; {worker} "
+                        "kept nothing of it",
                         worker=self.worker.id,
                     )
                 )
-            try:
-                reply = self.handle(header, tensors, call)
-            finally:
-                self.lock.release()
-            return reply if isinstance(reply, bytes) else protocol.pack({"ok": reply[0]}, reply[1])
-        except Exception as error:  # every failure is reported; the server goes on
-            return _error(type(error).__name__, str(error)[:4000], to_wire(error))
+            incoming.add(chunk)
+        return incoming.finish()
+
+    def _serve(self, header: dict, tensors: dict, call: Call) -> Any:
+        """Handle one request, alone on the worker, or fail at the call's deadline."""
+        if not self.lock.acquire(timeout=max(call.deadline - time.monotonic(), 0)):
+            raise TimeoutError(
+                tr(
+                    "{worker} was busy with other calls until this call's deadline; nothing "
+                    "was done. Try again, or give the RemoteWorker a longer timeout.",
+                    worker=self.worker.id,
+                )
+            )
+        try:
+            return self.handle(header, tensors, call)
+        finally:
+            self.lock.release()
 
     def handle(self, header: dict, tensors: dict[str, torch.Tensor], call: Call) -> Any:
         """(reply, tensors), or a packed reply. Frees sent along go first."""
@@ -212,8 +268,10 @@ class WorkerServicer:
         self._charge(call, [i for i in made if i in self.worker.objects])
         return self._encode_result(output), {}
 
-    def do_fetch(self, header: dict, tensors: dict, call: Call) -> bytes:
-        """All or nothing: the reply is built and its size checked before anything goes."""
+    def do_fetch(self, header: dict, tensors: dict, call: Call) -> Any:
+        """All or nothing: the reply is built and its size checked before anything goes.
+        A megabyte or more goes back only as a stream: by `Call`, the answer is to ask
+        again by `Stream`, and nothing has changed (small fetches stay one quick message)."""
         ids = self._local_ids(header)
         if len(set(ids)) != len(ids):
             raise ProtocolError(tr("fetch names an object twice"))
@@ -237,15 +295,24 @@ class WorkerServicer:
         asked = header.get("max_reply")
         if type(asked) is int and asked > 0:
             limit = min(limit, asked)
-        message = protocol.pack({"ok": {"requires_grad": flags, "pointers": pointers}}, out)
-        if len(message) > limit:
+        reply = {"requires_grad": flags, "pointers": pointers}
+        if not call.stream and protocol.nbytes_of(out) >= protocol.STREAM_FROM:
+            return {"stream": True}, {}  # nothing fetched: ask again by `Stream`
+        if call.stream:  # checked as the caller will count it: its tensors' bytes
+            out = protocol.sendable(out)
+            answer: Any = (reply, out)
+            size = protocol.nbytes_of(out)
+        else:
+            answer = protocol.pack({"ok": reply}, out)
+            size = len(answer)
+        if size > limit:
             raise ProtocolError(
                 tr(
                     "these {ids_count} objects make a reply of {size_mb} MB, over the "
                     "{limit_mb} MB message limit. Nothing was fetched: fetch fewer at a time, "
                     "or raise the limit (--max-message-mb and max_message=).",
                     ids_count=len(ids),
-                    size_mb=format(len(message) / 2**20, ".1f"),
+                    size_mb=format(size / 2**20, ".1f"),
                     limit_mb=format(limit / 2**20, ".0f"),
                 )
             )
@@ -254,7 +321,7 @@ class WorkerServicer:
             self.ledger.release(i)
             if isinstance(obj, PointerTensor):
                 obj._retire("handed to the caller")  # the caller's pointer owns it now
-        return message
+        return answer
 
     def do_copy(self, header: dict, tensors: dict, call: Call) -> tuple[Any, dict]:
         (obj_id,) = self._local_ids(header)

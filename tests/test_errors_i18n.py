@@ -8,6 +8,7 @@ on the learner's side.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 from collections.abc import Iterator
@@ -57,6 +58,21 @@ def test_every_error_message_has_a_hindi_translation_with_its_fields_and_code() 
         assert sorted(FIELD.findall(entry.string)) == sorted(FIELD.findall(message.msgid)), where
         assert set(CODE.findall(message.msgid)) <= set(CODE.findall(entry.string)), where
         assert DEVANAGARI.search(entry.string), where
+
+
+def test_no_error_of_the_package_is_raised_with_an_untranslated_message() -> None:
+    """A literal or f-string handed straight to an exception would reach a Hindi
+    learner in English: every message goes through `tr(...)` (or is built by it)."""
+    untranslated = []
+    for path in sorted((DEFAULT_ROOT / "federated").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args:
+                first = node.exc.args[0]
+                if isinstance(first, ast.JoinedStr | ast.BinOp) or (
+                    isinstance(first, ast.Constant) and isinstance(first.value, str)
+                ):
+                    untranslated.append(f"{path.name}:{node.lineno}: {ast.unparse(first)[:60]}")
+    assert untranslated == []
 
 
 def test_the_package_ships_the_catalogue_translators_edit() -> None:

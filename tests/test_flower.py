@@ -3,7 +3,6 @@ processes on loopback with TLS, against our own FedAvg on the same split."""
 
 from __future__ import annotations
 
-import os
 import stat
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ import federated as sy  # noqa: E402
 from federated import flower  # noqa: E402
 from federated.flower_deploy import (  # noqa: E402
     LocalDeployment,
+    LocalRay,
     is_running,
     make_certificates,
     process_tree,
@@ -165,32 +165,7 @@ def test_superlink_and_supernodes_train_like_our_fedavg(
     assert abs(accuracies[-1] - reference[-1]) <= TOLERANCE
 
 
-@pytest.fixture
-def ray_cluster():
-    """Ray, started here so that Flower's engine reuses it. On a crowded machine Ray's
-    raylet gives up when its agent starts in more than a fixed 15 s (ray-project/ray#65983);
-    that is a fact about the machine, not about our code, so the test is skipped then."""
-    ray = pytest.importorskip("ray")
-    try:
-        ray.init(
-            num_cpus=1,
-            num_gpus=0,
-            include_dashboard=False,
-            logging_level="ERROR",
-            log_to_driver=False,
-            _node_ip_address="127.0.0.1",  # loopback only
-            runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}},
-        )
-    except Exception as error:  # Ray raises a bare Exception for this
-        ray.shutdown()
-        if "timed out during startup" in str(error):
-            pytest.skip(f"Ray could not start on this machine now: {error}")
-        raise
-    yield ray
-    ray.shutdown()
-
-
-def test_flower_simulation_trains_like_our_fedavg(reference: list[float], ray_cluster) -> None:
+def test_flower_simulation_trains_like_our_fedavg(reference: list[float]) -> None:
     history = flower.History()
     flower.simulate(
         flower.client_app(task.SmallDigitNet, task.train_on, task.owner_part),
@@ -207,3 +182,17 @@ def test_flower_simulation_trains_like_our_fedavg(reference: list[float], ray_cl
     assert history.accuracies[0] == pytest.approx(reference[0], abs=1e-6)
     assert abs(history.accuracies[-1] - reference[-1]) <= TOLERANCE
     assert np.isfinite(history.accuracies).all()
+
+
+def test_a_failure_inside_the_ray_cluster_still_stops_every_process() -> None:
+    import ray
+
+    pids: set[int] = set()
+    with pytest.raises(RuntimeError, match="learner's mistake"), LocalRay() as cluster:
+        cluster.connect()
+        pids = cluster.started()
+        assert ray.is_initialized() and len(pids) >= 3  # ray start, the GCS, the raylet...
+        raise RuntimeError("a learner's mistake")
+    assert not ray.is_initialized()
+    assert not any(is_running(p) for p in pids)
+    assert not cluster.workdir.exists()  # its logs and sockets are gone too

@@ -417,7 +417,7 @@ class LocalRay:
         if cpus < 1:
             raise ValueError("a Ray cluster needs at least one CPU")
         self.cpus, self.timeout = cpus, timeout
-        self.workdir = Path(tempfile.mkdtemp(prefix="ray-"))  # short: Ray puts sockets here
+        self.workdir: Path | None = None  # made by `start`
         self.processes: list[subprocess.Popen[bytes]] = []
         self.port = 0
 
@@ -439,6 +439,7 @@ class LocalRay:
 
     def start(self) -> None:
         """Start the node and wait until `ray start` reports it ready."""
+        self.workdir = Path(tempfile.mkdtemp(prefix="ray-"))  # short: Ray puts sockets here
         self.port = free_port()
         agent, listen, metrics, runtime_env = (free_port() for _ in range(4))
         env = dict(os.environ, **_RAY_SETTINGS)
@@ -517,7 +518,8 @@ class LocalRay:
         if ray.is_initialized():
             ray.shutdown()
         stop_processes(self.processes)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def stop_processes(processes: list[subprocess.Popen[bytes]]) -> None:

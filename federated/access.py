@@ -18,6 +18,7 @@ from typing import Any
 
 import grpc
 
+from federated.language import tr
 from federated.protocol import METHOD
 
 
@@ -37,11 +38,14 @@ def check_token(token: str, where: str) -> str:
     """The token itself, or SystemExit if it is empty or all whitespace."""
     if not token.strip():
         raise SystemExit(
-            f"{where} is empty: a token must be a secret string, e.g. "
-            f"`python -c 'import secrets; print(secrets.token_hex(16))' > FILE`"
+            tr(
+                "{where} is empty: a token must be a secret string, e.g. `python -c "
+                "'import secrets; print(secrets.token_hex(16))' > FILE`",
+                where=where,
+            )
         )
     if token != token.strip() or any(c in token for c in "\r\n"):
-        raise SystemExit(f"{where}: a token may not contain spaces or line breaks")
+        raise SystemExit(tr("{where}: a token may not contain spaces or line breaks", where=where))
     return token
 
 
@@ -68,10 +72,10 @@ class Callers:
     def __init__(self, callers: Sequence[Caller]) -> None:
         names = [c.name for c in callers]
         if len(set(names)) != len(names):
-            raise SystemExit(f"caller names must differ: {names}")
+            raise SystemExit(tr("caller names must differ: {names}", names=names))
         tokens = [c.token for c in callers]
         if len(set(tokens)) != len(tokens):
-            raise SystemExit("two callers were given the same token: give each its own")
+            raise SystemExit(tr("two callers were given the same token: give each its own"))
         for caller in callers:
             check_token(caller.token, f"the token of caller {caller.name!r}")
         self._callers = list(callers)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from federated.language import tr
 from federated.policy import PrivacyPolicy
 from federated.store import ObjectStore
 
@@ -202,9 +203,13 @@ class Executor:
         if isinstance(result, PLAIN_RESULTS):
             return result
         raise TypeError(
-            f"`{getattr(func, '__name__', func)}` returned a {type(result).__name__}, which "
-            f"cannot be pointed to; only tensors and plain values come back from "
-            f"{self.store.owner}."
+            tr(
+                "`{func}` returned a {kind}, which cannot be pointed to; only tensors and plain "
+                "values come back from {owner}.",
+                func=getattr(func, "__name__", func),
+                kind=type(result).__name__,
+                owner=self.store.owner,
+            )
         )
 
 

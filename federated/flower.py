@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from federated.language import tr
+
 # Flower reports usage to its authors unless told not to; our lessons send nothing anywhere.
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
@@ -36,7 +38,7 @@ try:
     from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 except ImportError as error:  # pragma: no cover - depends on the installation
     raise ImportError(
-        "federated.flower needs Flower: pip install 'federated[flower]' (or `make install`)"
+        tr("federated.flower needs Flower: pip install 'federated[flower]' (or `make install`)")
     ) from error
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -61,8 +63,12 @@ def load_arrays(model: nn.Module, arrays: list[np.ndarray]) -> nn.Module:
     keys = list(model.state_dict())
     if len(keys) != len(arrays):
         raise ValueError(
-            f"got {len(arrays)} arrays for a model with {len(keys)} tensors; "
-            "was it made by the same model function?"
+            tr(
+                "got {arrays_count} arrays for a model with {keys_count} tensors; was it "
+                "made by the same model function?",
+                arrays_count=len(arrays),
+                keys_count=len(keys),
+            )
         )
     state = {k: torch.from_numpy(np.asarray(a).copy()) for k, a in zip(keys, arrays)}
     model.load_state_dict(state)
@@ -171,7 +177,7 @@ def server_app(
     fixed-clipping DP. `on_finish(model, history)` receives the final model.
     """
     if rounds < 1 or clients < 1:
-        raise ValueError("server_app needs at least one round and one client")
+        raise ValueError(tr("server_app needs at least one round and one client"))
     history = history if history is not None else History()
     torch.manual_seed(seed)
     initial = to_arrays(model_fn())

@@ -37,6 +37,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from federated.language import tr
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -108,7 +110,7 @@ def _tool(name: str) -> str:
     located = shutil.which(name)
     if located is None:
         raise FileNotFoundError(
-            f"{name} not found; install Flower: pip install 'federated[flower]'"
+            tr("{name} not found; install Flower: pip install 'federated[flower]'", name=name)
         )
     return located
 
@@ -217,7 +219,7 @@ def source_of(obj: Any) -> str:
         for start in range(code.co_firstlineno - 1, -1, -1):
             if start < len(lines) and pattern.match(lines[start]):
                 return "".join(inspect.getblock(lines[start:]))
-    raise OSError(f"cannot find the source of class {obj.__name__}")
+    raise OSError(tr("cannot find the source of class {obj}", obj=obj.__name__))
 
 
 class LocalDeployment:
@@ -228,7 +230,7 @@ class LocalDeployment:
         self, supernodes: int, *, timeout: float = 300.0, workdir: Path | None = None
     ) -> None:
         if supernodes < 1:
-            raise ValueError("a deployment needs at least one SuperNode")
+            raise ValueError(tr("a deployment needs at least one SuperNode"))
         self.supernodes, self.timeout = supernodes, timeout
         self._owned_dir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="flower-"))
@@ -333,8 +335,11 @@ class LocalDeployment:
                     return
             time.sleep(0.2)
         raise TimeoutError(
-            f"the SuperLink did not listen on port {port} in time; see "
-            f"{self.workdir / 'superlink.log'}"
+            tr(
+                "the SuperLink did not listen on port {port} in time; see {value}",
+                port=port,
+                value=self.workdir / "superlink.log",
+            )
         )
 
     def _check_alive(self) -> None:
@@ -342,7 +347,12 @@ class LocalDeployment:
             if process.poll() is not None:
                 command = cast(list[str], process.args)  # `_start` gives a list of strings
                 raise RuntimeError(
-                    f"{command[0]} exited with {process.returncode}; see the logs in {self.workdir}"
+                    tr(
+                        "{value} exited with {returncode}; see the logs in {workdir}",
+                        value=command[0],
+                        returncode=process.returncode,
+                        workdir=self.workdir,
+                    )
                 )
 
     def stop(self) -> None:
@@ -374,7 +384,11 @@ class LocalDeployment:
         )
         if submitted.returncode != 0:
             raise RuntimeError(
-                f"flwr run failed: {submitted.stdout[-2000:]}{submitted.stderr[-2000:]}"
+                tr(
+                    "flwr run failed: {value}{value_2}",
+                    value=submitted.stdout[-2000:],
+                    value_2=submitted.stderr[-2000:],
+                )
             )
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:
@@ -385,7 +399,13 @@ class LocalDeployment:
                 time.sleep(0.2)  # let the writer close it
                 return json.loads(result.read_text(encoding="utf-8"))
             time.sleep(0.5)
-        raise TimeoutError(f"no result after {self.timeout:.0f} s; see the logs in {self.workdir}")
+        raise TimeoutError(
+            tr(
+                "no result after {timeout} s; see the logs in {workdir}",
+                timeout=format(self.timeout, ".0f"),
+                workdir=self.workdir,
+            )
+        )
 
 
 # Ray's own start-up limits, raised for a crowded machine (Ray reads `RAY_<name>` variables

@@ -25,6 +25,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from federated.errors import FederatedError, StalePointerError
+from federated.language import tr
 
 METHOD = "/federated.Worker/Call"  # the one gRPC method a worker server answers
 DEFAULT_MAX_MESSAGE = 256 * 2**20
@@ -75,26 +76,28 @@ def pack(header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None)
 def unpack(message: bytes) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The header and tensors of a message, or ProtocolError. Safe on any bytes."""
     if not isinstance(message, (bytes, bytearray)) or not message:
-        raise ProtocolError("empty message")
+        raise ProtocolError(tr("empty message"))
     if message[:1] == b"{":
         if len(message) > MAX_HEADER:
-            raise ProtocolError("header too long")
+            raise ProtocolError(tr("header too long"))
         return _header(message), {}
     if len(message) < _LENGTH.size:
-        raise ProtocolError("message too short")
+        raise ProtocolError(tr("message too short"))
     (length,) = _LENGTH.unpack_from(message)  # safetensors' own header: length, then JSON
     if length > MAX_HEADER or _LENGTH.size + length > len(message):
-        raise ProtocolError("bad header length")
+        raise ProtocolError(tr("bad header length"))
     try:
         layout = json.loads(bytes(message[_LENGTH.size : _LENGTH.size + length]))
         text = layout["__metadata__"]["header"]
     except (UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
-        raise ProtocolError(f"no header in the message: {error}") from None
+        raise ProtocolError(tr("no header in the message: {error}", error=error)) from None
     header = _header(text)
     try:
         tensors = load_tensors(bytes(message) if isinstance(message, bytearray) else message)
     except Exception as error:  # safetensors raises its own error types
-        raise ProtocolError(f"tensor payload is not valid safetensors: {error}") from None
+        raise ProtocolError(
+            tr("tensor payload is not valid safetensors: {error}", error=error)
+        ) from None
     return header, tensors
 
 
@@ -102,9 +105,9 @@ def _header(text: bytes | bytearray | str) -> dict[str, Any]:
     try:
         header = json.loads(text)
     except (UnicodeDecodeError, ValueError) as error:
-        raise ProtocolError(f"header is not JSON: {error}") from None
+        raise ProtocolError(tr("header is not JSON: {error}", error=error)) from None
     if not isinstance(header, dict):
-        raise ProtocolError("header must be a JSON object")
+        raise ProtocolError(tr("header must be a JSON object"))
     return header
 
 
@@ -195,7 +198,9 @@ def op_name(func: Any) -> str:
     """The wire name of a torch function, or ProtocolError if it may not be forwarded."""
     name = _registry()[0].get(func)
     if name is None:
-        raise ProtocolError(f"{getattr(func, '__name__', func)} cannot run on a remote worker")
+        raise ProtocolError(
+            tr("{func} cannot run on a remote worker", func=getattr(func, "__name__", func))
+        )
     return name
 
 
@@ -203,7 +208,7 @@ def op_func(name: Any) -> Any:
     """The torch function a wire name stands for, or ProtocolError."""
     func = _registry()[1].get(name) if isinstance(name, str) else None
     if func is None:
-        raise ProtocolError(f"unknown or forbidden operation {name!r}")
+        raise ProtocolError(tr("unknown or forbidden operation {name}", name=repr(name)))
     return func
 
 
@@ -239,7 +244,7 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 def dtype_of(name: Any) -> torch.dtype:
     if name not in _DTYPES:
-        raise ProtocolError(f"unknown dtype {name!r}")
+        raise ProtocolError(tr("unknown dtype {name}", name=repr(name)))
     return _DTYPES[name]
 
 
@@ -275,19 +280,19 @@ def encode(value: Any, ref_of: Any) -> Any:
         return {"$device": str(value)}
     if isinstance(value, torch.memory_format):
         return {"$format": str(value).removeprefix("torch.")}
-    raise ProtocolError(f"a {type(value).__name__} cannot be sent to a remote worker")
+    raise ProtocolError(tr("a {kind} cannot be sent to a remote worker", kind=type(value).__name__))
 
 
 def decode(value: Any, resolve: Any, depth: int = 0) -> Any:
     """The inverse of `encode`; `resolve(id)` turns a reference into the object."""
     if depth > 32:
-        raise ProtocolError("value nested too deeply")
+        raise ProtocolError(tr("value nested too deeply"))
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, list):
-        raise ProtocolError("bare lists are not part of the schema")
+        raise ProtocolError(tr("bare lists are not part of the schema"))
     if not isinstance(value, dict) or len(value) != 1:
-        raise ProtocolError(f"not a value of the schema: {str(value)[:80]}")
+        raise ProtocolError(tr("not a value of the schema: {value}", value=str(value)[:80]))
     ((tag, inner),) = value.items()
     if tag == "$ref" and type(inner) is int:
         return resolve(inner)
@@ -295,14 +300,14 @@ def decode(value: Any, resolve: Any, depth: int = 0) -> Any:
         items = [decode(v, resolve, depth + 1) for v in inner]
         if tag == "$size":
             if not all(type(i) is int for i in items):
-                raise ProtocolError("a size holds integers")
+                raise ProtocolError(tr("a size holds integers"))
             return torch.Size(items)
         return tuple(items) if tag == "$tuple" else items
     if tag == "$dict" and isinstance(inner, list):
         out = {}
         for pair in inner:
             if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
-                raise ProtocolError("a dict is a list of [key, value] pairs")
+                raise ProtocolError(tr("a dict is a list of [key, value] pairs"))
             out[pair[0]] = decode(pair[1], resolve, depth + 1)
         return out
     if tag == "$dtype":
@@ -310,7 +315,7 @@ def decode(value: Any, resolve: Any, depth: int = 0) -> Any:
     if tag == "$slice" and isinstance(inner, list) and len(inner) == 3:
         parts = [decode(v, resolve, depth + 1) for v in inner]
         if not all(p is None or type(p) is int for p in parts):
-            raise ProtocolError("slice bounds are integers")
+            raise ProtocolError(tr("slice bounds are integers"))
         return slice(*parts)
     if tag == "$ellipsis" and inner is True:
         return Ellipsis
@@ -318,7 +323,7 @@ def decode(value: Any, resolve: Any, depth: int = 0) -> Any:
         return torch.device("cpu")
     if tag == "$format" and inner in _FORMATS:
         return _FORMATS[inner]
-    raise ProtocolError(f"not a value of the schema: {tag}")
+    raise ProtocolError(tr("not a value of the schema: {tag}", tag=tag))
 
 
 def describe(ref: Ref) -> dict[str, Any]:
@@ -332,5 +337,5 @@ def ref_from(info: Any) -> Ref:
         and isinstance(info.get("shape"), list)
         and all(type(s) is int and s >= 0 for s in info["shape"])
     ):
-        raise ProtocolError("bad object description")
+        raise ProtocolError(tr("bad object description"))
     return Ref(info["id"], tuple(info["shape"]), dtype_of(info.get("dtype")))

@@ -20,6 +20,7 @@ import torch
 
 from federated import errors, protocol
 from federated.errors import FederatedError
+from federated.language import from_wire, tr
 from federated.pointer import GET_GRAD, PointerTensor
 from federated.protocol import (
     DEFAULT_MAX_MESSAGE,
@@ -125,25 +126,36 @@ class RemoteWorker:
             details = error.details() if hasattr(error, "details") else ""
             if code == grpc.StatusCode.UNAUTHENTICATED:
                 raise PermissionError(
-                    f"{self.id} refused the call: wrong or missing token"
+                    tr("{worker} refused the call: wrong or missing token", worker=self.id)
                 ) from None
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "Concurrent" in str(details):
                 raise errors.WorkerUnreachableError(
-                    f"worker {self.id} is serving as many calls as it allows; try again"
+                    tr(
+                        "worker {worker} is serving as many calls as it allows; try again",
+                        worker=self.id,
+                    )
                 ) from None
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                raise ProtocolError(f"message to {self.id} too large: {details}") from None
+                raise ProtocolError(
+                    tr("message to {worker} too large: {details}", worker=self.id, details=details)
+                ) from None
             raise errors.WorkerUnreachableError(
-                f"worker {self.id} at {self.host}:{self.port} did not answer "
-                f"({getattr(code, 'name', code)} within {self.timeout} s). Is its server "
-                f"running? Start it with `python -m federated.server --id {self.id} "
-                f"--port {self.port}`."
+                tr(
+                    "worker {worker} at {host}:{port} did not answer ({code} within "
+                    "{timeout} s). Is its server running? Start it with `python -m "
+                    "federated.server --id {worker} --port {port}`.",
+                    worker=self.id,
+                    host=self.host,
+                    port=self.port,
+                    code=getattr(code, "name", code),
+                    timeout=self.timeout,
+                )
             ) from None
         answer, out = protocol.unpack(reply)
         if "error" in answer:
             problem = answer["error"]
             kind = _ERRORS.get(problem.get("type"), FederatedError)
-            raise kind(f"on {self.id}: {problem.get('message')}")
+            raise kind(tr("on {worker}: {message}", worker=self.id, message=from_wire(problem)))
         return answer.get("ok"), out
 
     def ping(self) -> str:
@@ -180,7 +192,7 @@ class RemoteWorker:
     def _hold(self, pointer: PointerTensor) -> PointerTensor:
         where = pointer.location
         if not isinstance(where, RemoteWorker):
-            raise ProtocolError("a remote worker can only point to other remote workers")
+            raise ProtocolError(tr("a remote worker can only point to other remote workers"))
         target = protocol.describe(Ref(pointer.id_at_location, tuple(pointer.shape), pointer.dtype))
         self._peers[where.id] = where
         info, _ = self.request({"command": "hold_pointer", "to": where.id, "target": target})
@@ -196,7 +208,7 @@ class RemoteWorker:
 
         def ref_of(tensor: torch.Tensor) -> int:
             if not isinstance(tensor, PointerTensor) or tensor.location is not self:
-                raise ProtocolError("only pointers to this worker can be sent as arguments")
+                raise ProtocolError(tr("only pointers to this worker can be sent as arguments"))
             inputs[tensor.id_at_location] = tensor
             return tensor.id_at_location
 
@@ -221,7 +233,7 @@ class RemoteWorker:
             name, items = value["$return"]
             kind = getattr(torch.return_types, str(name), None)
             if kind is None:
-                raise ProtocolError(f"unknown result type {name!r}")
+                raise ProtocolError(tr("unknown result type {name}", name=repr(name)))
             return kind([self._decode_result(v, inputs) for v in items])
         if isinstance(value, dict) and ("$tuple" in value or "$list" in value):
             items = [self._decode_result(v, inputs) for v in next(iter(value.values()))]
@@ -259,8 +271,12 @@ class RemoteWorker:
         found = found or (_KNOWN.get(worker_id) if isinstance(worker_id, str) else None)
         if found is None:
             raise ProtocolError(
-                f"{self.id} handed over a pointer to worker {worker_id!r}, "
-                f"which this process has no RemoteWorker for: make one first"
+                tr(
+                    "{worker} handed over a pointer to worker {worker_id}, which this "
+                    "process has no RemoteWorker for: make one first",
+                    worker=self.id,
+                    worker_id=repr(worker_id),
+                )
             )
         return found
 
@@ -337,4 +353,4 @@ class RemoteWorker:
 
 
 def _no_reference(obj_id: int) -> Any:
-    raise ProtocolError("a reply may not name objects without describing them")
+    raise ProtocolError(tr("a reply may not name objects without describing them"))

@@ -504,3 +504,72 @@ def test_a_plain_tensor_is_not_a_model(world):
     with torch.no_grad():
         w.sub_(w.grad)
     refused(world, w.get)
+
+
+# ---- what is computed from a trained model alone may leave with it --------------------------
+
+
+def test_what_is_computed_from_the_trained_parameters_alone_may_leave(world):
+    """It tells nothing the parameters don't, and they may leave anyway (the model exit)."""
+    bob, _, records = world
+    torch.manual_seed(0)
+    model = nn.Linear(1, 1).send(bob)
+    _train(model, records)
+    doubled = (model.weight * 2 + 1).get()
+    halved = model.weight.detach().view(1) / 2
+    assert torch.equal(halved.get(), model.weight.copy().get().detach().view(1) / 2)
+    model.get()
+    assert torch.equal(doubled, model.weight.detach() * 2 + 1)
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        lambda m, r: m.weight + m.weight.grad,  # a gradient is not a parameter
+        lambda m, r: m.weight.grad * 1,
+        lambda m, r: m.weight * r[0:1, 0:1],  # nor is the data
+        lambda m, r: m.weight.detach().add_(m.weight.grad),  # written with a gradient
+    ],
+    ids=["with_its_gradient", "its_gradient", "with_the_data", "written_with_a_gradient"],
+)
+def test_what_a_gradient_or_the_data_flowed_into_stays(world, attempt):
+    bob, _, records = world
+    model = nn.Linear(1, 1).send(bob)
+    _train(model, records)
+    (model.weight * records[:, 0:1] / 50).sum().backward()  # a private gradient, kept
+    leaked = attempt(model, records)
+    refused(world, leaked.get)
+
+
+def test_an_owner_who_forbids_the_model_exit_forbids_what_is_computed_from_it(world):
+    bob, _, _ = world
+    bob.load(RECORDS * 2, tag="#strict", private=True, model_exit=False)
+    (strict,) = bob.search("#strict")
+    model = nn.Linear(1, 1).send(bob)
+    _train(model, strict)
+    doubled = model.weight * 2
+    with pytest.raises(sy.PrivateDataError):
+        doubled.get()
+    assert doubled.location is bob
+
+
+def test_models_trained_on_private_data_average_securely(world):
+    """Lesson 6's secure average of two models trained on lesson 6's private data: the
+    shares leave their owners through the model exit, the gradients and data stay."""
+    bob, alice, records = world
+    alice.load(RECORDS + 1, tag="#records", private=True)
+    (alice_records,) = alice.search("#records")
+    (carol,) = workers("carol")
+    torch.manual_seed(0)
+    start = nn.Linear(1, 1)
+    copies = [start.copy().send(bob), start.copy().send(alice)]
+    for model, data in zip(copies, (records, alice_records)):
+        _train(model, data)
+    average = sy.federated_avg(copies, weights=[1, 3], secure=True, crypto_provider=carol)
+    plain = [c.copy().get() for c in copies]
+    expected = plain[0].weight.detach() * 0.25 + plain[1].weight.detach() * 0.75
+    assert torch.allclose(average.weight.detach(), expected, atol=1e-5)
+    assert torch.equal(bob.objects[records.id_at_location], RECORDS)
+    for model in copies:  # the trained gradients never left
+        with pytest.raises(sy.PrivateDataError):
+            model.weight.grad.get()

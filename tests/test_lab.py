@@ -119,6 +119,128 @@ def test_make_lab_runs_jupyterlab_as_root_with_extra_arguments() -> None:
     assert '$(PY) -m tools lab --lab-args="$(LAB_ARGS)"' in makefile
 
 
+# ---- the pre-save hook that keeps saved widget state -------------------------------------
+
+VIEW_OF = {"version_major": 2, "version_minor": 0}
+
+
+def _widget_notebook(shown: list[str], state: dict[str, dict] | None) -> nbformat.NotebookNode:
+    """A notebook whose code cells show the models `shown`, one a cell, with `state`."""
+    cells = [
+        nbformat.v4.new_code_cell(
+            f"w{number}",
+            id=f"cell-{number}",
+            outputs=[
+                nbformat.v4.new_output(
+                    "display_data",
+                    data={
+                        "text/plain": "HTML()",
+                        widget_state.VIEW: {"model_id": model, **VIEW_OF},
+                    },
+                )
+            ],
+        )
+        for number, model in enumerate(shown)
+    ]
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    if state is not None:
+        notebook.metadata["widgets"] = {widget_state.STATE: {"state": state, **VIEW_OF}}
+    return nbformat.from_dict(notebook)
+
+
+def _html(value: str, layout: str) -> dict:
+    return {"model_name": "HTMLModel", "state": {"value": value, "layout": f"IPY_MODEL_{layout}"}}
+
+
+LAYOUT = {"model_name": "LayoutModel", "state": {}}
+COMMITTED = {"a1": _html("first", "l1"), "a2": _html("second", "l1"), "l1": LAYOUT}
+
+
+def _hook_save(root: Path, content: nbformat.NotebookNode) -> dict:
+    """What the server writes for `content` saved over root/lesson.ipynb."""
+    model = {"type": "notebook", "format": "json", "content": json.loads(json.dumps(content))}
+    widget_state.pre_save(model=model, path="/lesson.ipynb", contents_manager=_Manager(root))
+    return model["content"]
+
+
+@dataclass
+class _Manager:
+    root_dir: str | Path
+
+
+def test_saving_an_opened_lesson_keeps_its_saved_widget_state(tmp_path: Path) -> None:
+    committed = _widget_notebook(["a1", "a2"], COMMITTED)
+    build.write(committed, tmp_path / "lesson.ipynb")
+    # what the widget manager sends before a run: no model (its kernel made none)
+    for sent in (_widget_notebook(["a1", "a2"], {}), committed):  # and before it has
+        saved = _hook_save(tmp_path, sent)  # touched the metadata at all
+        assert nbformat.writes(nbformat.from_dict(saved)) == nbformat.writes(committed)
+
+
+def test_a_run_is_saved_as_run_and_outputs_not_run_again_keep_their_state(
+    tmp_path: Path,
+) -> None:
+    build.write(_widget_notebook(["a1", "a2"], COMMITTED), tmp_path / "lesson.ipynb")
+    # the learner ran the first cell only: a new model, the second output is the old one
+    ran = {"b1": _html("new", "k1"), "k1": LAYOUT, "unshown": _html("kernel only", "k1")}
+    saved = _hook_save(tmp_path, _widget_notebook(["b1", "a2"], ran))
+    state = saved["metadata"]["widgets"][widget_state.STATE]
+    # the run's models as the widget manager sent them, plus what the old output needs;
+    # nothing of the model the run replaced
+    assert state["state"] == {**ran, "a2": COMMITTED["a2"], "l1": LAYOUT}
+    assert (state["version_major"], state["version_minor"]) == (2, 0)
+    # the whole lesson run again: exactly the new state
+    rerun = {"b1": _html("new", "k1"), "b2": _html("new too", "k1"), "k1": LAYOUT}
+    saved = _hook_save(tmp_path, _widget_notebook(["b1", "b2"], rerun))
+    assert saved["metadata"]["widgets"][widget_state.STATE]["state"] == rerun
+
+
+def test_the_hook_adds_no_widget_state_where_nothing_shows_a_widget(tmp_path: Path) -> None:
+    build.write(_widget_notebook([], None), tmp_path / "lesson.ipynb")
+    assert "widgets" not in _hook_save(tmp_path, _widget_notebook([], {}))["metadata"]
+    # outputs cleared: the old state is not carried over
+    build.write(_widget_notebook(["a1", "a2"], COMMITTED), tmp_path / "lesson.ipynb")
+    assert "widgets" not in _hook_save(tmp_path, _widget_notebook([], {}))["metadata"]
+
+
+def test_the_hook_reads_nothing_outside_the_root_and_leaves_other_saves_alone(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    build.write(_widget_notebook(["a1", "a2"], COMMITTED), tmp_path / "lesson.ipynb")
+    empty = json.loads(nbformat.writes(_widget_notebook(["a1", "a2"], {})))
+    for path in ("../lesson.ipynb", "/../lesson.ipynb", "missing.ipynb"):
+        model = {"type": "notebook", "content": json.loads(json.dumps(empty))}
+        widget_state.pre_save(model=model, path=path, contents_manager=_Manager(root))
+        assert model["content"] == empty, path
+    (root / "broken.ipynb").write_text("{not json", "utf-8")
+    model = {"type": "notebook", "content": json.loads(json.dumps(empty))}
+    widget_state.pre_save(model=model, path="broken.ipynb", contents_manager=_Manager(root))
+    assert model["content"] == empty
+    text = {"type": "file", "format": "text", "content": "hello"}
+    widget_state.pre_save(model=text, path="broken.ipynb", contents_manager=_Manager(root))
+    assert text["content"] == "hello"
+
+
+def test_setup_installs_the_hook_for_this_virtualenvs_jupyter(tmp_path: Path) -> None:
+    from traitlets.config import Config
+
+    written = lab.setup(tmp_path)
+    config = lab.server_config_path(tmp_path)
+    assert config in written and lab.setup(tmp_path) == []  # a second run writes nothing
+    assert config == tmp_path / "etc" / "jupyter" / "jupyter_server_config.py"
+    namespace: dict = {"c": Config()}
+    exec(compile(config.read_text("utf-8"), str(config), "exec"), namespace)
+    hook = namespace["c"].ContentsManager.pre_save_hook
+    assert hook.__name__ == "pre_save" and hook.__code__.co_filename == str(lab.HOOK)
+    # a configuration that is someone else's is not overwritten
+    config.write_text("c.ServerApp.port = 9999\n", "utf-8")
+    with pytest.raises(SystemExit, match="not written by `make install`"):
+        lab.setup(tmp_path)
+    assert config.read_text("utf-8") == "c.ServerApp.port = 9999\n"
+
+
 def test_jupyterlab_serves_lab_and_saves_widget_state(server: Server) -> None:
     status, page = server.get("/lab")
     assert status == 200 and "JupyterLab" in page
@@ -185,22 +307,17 @@ def _save(page: browser.Page, path: Path) -> None:
     time.sleep(0.5)  # the write is complete once the server answered; be generous
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect (issue 14, left open): once the kernel has started, JupyterLab's "
-    "widget manager saves only the widgets the kernel knows, so saving a lesson that was "
-    "opened but not run can write an empty widget state; whether it does depends on timing",
-)
 def test_opening_and_saving_a_lesson_changes_nothing(server: Server, chromium: str) -> None:
-    """The committed kernelspec and language_info are what JupyterLab writes back."""
+    """The committed kernelspec, language_info and widget state are what JupyterLab writes
+    back, also once the widget manager has replaced the state with its kernel's (none)."""
     path = _committed_like(server.root, "hi")
     before = path.read_text("utf-8")
     with browser.launch(chromium) as chrome:
         page = chrome.page(offline=False)
         _open(page, server, f"hi/{path.name}")
-        # wait until the saved widget views are back: saving earlier writes the widget
-        # manager's still-empty state (a race in JupyterLab, not a rewrite of the file)
-        page.wait_for(f"document.querySelector('{NOTEBOOK} .jupyter-widgets') !== null", timeout=60)
+        # the saved dashboard is drawn: the widget manager exists and has read the saved
+        # state, so from now on every save sends its own state, which has no model
+        page.wait_for(f"document.querySelector('{NOTEBOOK} .fl-dashboard svg') !== null")
         _save(page, path)
     assert path.read_text("utf-8") == before
 

@@ -61,9 +61,10 @@ def check_project(project: Project, lessons: list[Lesson] | None = None) -> Repo
             report.notebooks += 1
             report.problems += _check_notebook(sources, locale, catalogues.get(locale))
     for locale in TARGET_LOCALES:
-        count, problems = ui.check(project, locale, terms[locale])
-        report.messages += count
-        report.problems += problems
+        for domain in ui.DOMAINS:
+            count, problems = ui.check(project, locale, terms[locale], domain)
+            report.messages += count
+            report.problems += problems
         count, problems = readme.check(project, locale, terms[locale])
         report.messages += count
         report.problems += problems

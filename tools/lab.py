@@ -6,6 +6,13 @@ still shows its dashboards after the kernel is gone, and turns off the news prom
 settings are written to the virtualenv's `share/jupyter/lab/settings/overrides.json`,
 i.e. only for this project's JupyterLab, and other keys in that file are kept.
 
+The widget manager saves only the widgets its kernel made, so on its own it would save a
+lesson that was opened but not run with no widget state at all. `setup()` therefore also
+writes the virtualenv's `etc/jupyter/jupyter_server_config.py`, which installs
+`tools.widget_state.pre_save` as the server's pre-save hook: the saved state of what the
+notebook still shows is kept (tools/widget_state.py). It is loaded by its path, so a
+`jupyter lab` started from any folder with this virtualenv has it too.
+
 `command()` is the JupyterLab command line: `--allow-root` when run as root (Docker,
 cloud VMs), `--no-browser` when this machine has no browser to open, and the extra
 arguments a user passes (`make lab LAB_ARGS="--ip=0.0.0.0 --port=8899"`).
@@ -31,14 +38,56 @@ SETTINGS: dict[str, dict[str, object]] = {
 }
 
 
+#: the first line of the server configuration `setup()` writes (and may rewrite)
+MARKER = "# Written by `make install` (python -m tools setup-lab, tools/lab.py)."
+HOOK = Path(__file__).resolve().parent / "widget_state.py"
+
+
+def server_config_path(prefix: Path | None = None) -> Path:
+    return (prefix or Path(sys.prefix)) / "etc" / "jupyter" / "jupyter_server_config.py"
+
+
+def server_config(hook: Path = HOOK) -> str:
+    """The server configuration: the pre-save hook that keeps saved widget state."""
+    return f"""{MARKER}
+# JupyterLab from this virtualenv keeps a lesson's saved widget state when it saves the
+# lesson (tools/widget_state.py says why). The hook is loaded by its path, so that
+# `jupyter lab` works from any folder; without the checkout, nothing is installed.
+import importlib.util
+from pathlib import Path
+
+_hook = Path({str(hook)!r})
+if _hook.is_file():
+    _spec = importlib.util.spec_from_file_location("federated_widget_state", _hook)
+    _module = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(_module)
+    c.ContentsManager.pre_save_hook = _module.pre_save  # noqa: F821 (set by Jupyter)
+"""
+
+
 def overrides_path(prefix: Path | None = None) -> Path:
     settings = (prefix or Path(sys.prefix)) / "share" / "jupyter" / "lab" / "settings"
     return settings / "overrides.json"
 
 
 def setup(prefix: Path | None = None) -> list[Path]:
-    """Install the kernels and the settings; return the files written."""
+    """Install the kernels, the settings and the server configuration; return the files
+    written. A server configuration that is not ours stops it before anything is written."""
+    config = server_config_path(prefix)
+    ours = not config.exists() or config.read_text(encoding="utf-8").startswith(MARKER)
+    if not ours:
+        raise SystemExit(
+            f"{config} exists and was not written by `make install`; move it away (or merge"
+            f" it with the text of tools.lab.server_config()) and run `make install` again"
+        )
     written = kernel.install(prefix)
+    if not config.exists() or config.read_text(encoding="utf-8") != server_config():
+        config.parent.mkdir(parents=True, exist_ok=True)
+        # written aside, then renamed: a server starting now reads the old or the new one
+        scratch = config.with_name(f".{config.name}.{os.getpid()}")
+        scratch.write_text(server_config(), encoding="utf-8")
+        os.replace(scratch, config)
+        written.append(config)
     path = overrides_path(prefix)
     current = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     wanted = {**current, **{key: {**current.get(key, {}), **SETTINGS[key]} for key in SETTINGS}}

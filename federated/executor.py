@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 
@@ -19,7 +19,6 @@ from federated.language import tr
 from federated.policy import PrivacyPolicy
 from federated.store import ObjectStore
 
-H = TypeVar("H")
 Wrap = Callable[[int, torch.Tensor], Any]  # (new id, result) -> the caller's handle
 Refresh = Callable[[Any, torch.Tensor], Any]  # (input's handle, its new value) -> handle
 
@@ -130,8 +129,8 @@ class Executor:
                 result = func(*real_args, **real_kwargs)
         if watched and not isinstance(result, torch.Tensor):
             self.policy.check_result(func, inputs, written, result)
-        if refresh is None or not (func in RESHAPING or "out" in real_kwargs):
-            refresh = _unchanged
+        if not (func in RESHAPING or "out" in real_kwargs):
+            refresh = None  # the shape cannot have changed: a returned input's handle stands
         outputs: list[int] = []
         wrapped = self._wrap(result, func, handles, wrap, refresh, outputs)
         if watched:
@@ -182,14 +181,14 @@ class Executor:
         func: Callable[..., Any],
         handles: dict[int, Any],
         wrap: Wrap,
-        refresh: Refresh,
+        refresh: Refresh | None,
         outputs: list[int],
     ) -> Any:
         if isinstance(result, torch.Tensor):
             handle = handles.get(id(result))
             if handle is not None:  # an in-place op returned its input
                 outputs.append(handle.id_at_location)
-                return refresh(handle, result)
+                return handle if refresh is None else refresh(handle, result)
             obj_id = self.store.register(result)
             outputs.append(obj_id)
             return wrap(obj_id, result)
@@ -219,7 +218,3 @@ def _flat(items: Sequence[Any]) -> list[Any]:
     for item in items:
         out.extend(_flat(item) if type(item) in (list, tuple) else (item,))
     return out
-
-
-def _unchanged(handle: H, real: torch.Tensor) -> H:
-    return handle

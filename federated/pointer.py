@@ -269,7 +269,8 @@ class PointerTensor(torch.Tensor):
 
     @grad.setter
     def grad(self, value: PointerTensor | None) -> None:
-        self._check_live()
+        if self._gone is not None:
+            raise self._stale()
         self._grad_pointer = None  # what it pointed to is no longer our gradient
         args = (self, value)
         where = self.location if value is None else _common_location(SET_GRAD, args, None)

@@ -11,6 +11,11 @@
 Every nbval cell of one notebook runs on one xdist worker, in order, because `make test`
 uses `--dist loadscope`, whose unit of work is a module, a test class or, for nbval, a
 notebook file (tests/test_notebooks.py has one class per lesson, so lessons spread too).
+
+Long units go first (`pytest_collection_modifyitems` below, with `make test`'s
+`--no-loadscope-reorder`, which keeps xdist from re-sorting units by their number of
+tests): otherwise the one-test lesson classes, the longest units, are handed out last
+and the run ends with one worker executing a lesson while the other waits.
 """
 
 from __future__ import annotations
@@ -28,6 +33,37 @@ from tools import environment, kernel  # noqa: E402  (needs the path above)
 
 environment.apply_without_language()
 kernel.install()
+
+
+#: Units of work, longest first (measured with `--durations`): the papermill lessons
+#: (two executions each), then the modules that start servers, browsers or virtualenvs,
+#: then nbval's notebooks. Every other unit follows in collection order; those are short
+#: and fill the workers' tails.
+LONGEST_FIRST = (
+    "tests/test_notebooks.py",
+    "tests/test_flower.py",
+    "tests/test_lab.py",
+    "tests/test_remote.py",
+    "tests/test_server_security.py",
+    "tests/test_browser.py",
+    "tests/test_server_peers.py",
+    "tests/test_package.py",
+    "notebooks/",
+)
+
+
+def _rank(item: pytest.Item) -> int:
+    nodeid = item.nodeid
+    return next(
+        (rank for rank, prefix in enumerate(LONGEST_FIRST) if nodeid.startswith(prefix)),
+        len(LONGEST_FIRST),
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest units first; a stable sort, so a unit's tests (a notebook's cells) keep
+    their order, and every xdist worker computes the same order from the same items."""
+    items.sort(key=_rank)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -20,6 +20,7 @@ and the run ends with one worker executing a lesson while the other waits.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -35,35 +36,43 @@ environment.apply_without_language()
 kernel.install()
 
 
-#: Units of work, longest first (measured with `--durations`): the papermill lessons
-#: (two executions each), then the modules that start servers, browsers or virtualenvs,
-#: then nbval's notebooks. Every other unit follows in collection order; those are short
-#: and fill the workers' tails.
-LONGEST_FIRST = (
-    "tests/test_notebooks.py",
-    "tests/test_flower.py",
-    "tests/test_lab.py",
-    "tests/test_remote.py",
-    "tests/test_server_security.py",
-    "tests/test_browser.py",
-    "tests/test_server_peers.py",
-    "tests/test_package.py",
-    "notebooks/",
-)
+#: Seconds one execution of a lesson took (nbval, on 2 busy cores): the order of the
+#: lessons' units, not a limit. tests/test_notebooks.py executes a lesson twice (both
+#: languages), nbval once per notebook file. Refresh with `--durations` when it drifts.
+LESSON_SECONDS = {
+    "11": 290, "07": 65, "05": 64, "08": 50, "10": 43, "09": 33,
+    "02": 30, "03": 18, "04": 18, "06": 18, "01": 10,
+}  # fmt: skip
+#: The same for the modules that start servers, browsers, JupyterLab or a virtualenv;
+#: every other module is short and fills the workers' tails in collection order.
+MODULE_SECONDS = {
+    "tests/test_flower.py": 350,
+    "tests/test_lab.py": 150,
+    "tests/test_remote.py": 150,
+    "tests/test_server_security.py": 130,
+    "tests/test_browser.py": 80,
+    "tests/test_package.py": 80,
+    "tests/test_tools.py": 60,
+    "tests/test_comparison.py": 50,
+    "tests/test_server_peers.py": 35,
+    "tests/test_plan.py": 30,
+}
+LESSON_OF = re.compile(r"^tests/test_notebooks\.py::TestLesson(\d+)|^notebooks/\w+/(\d+)_")
 
 
-def _rank(item: pytest.Item) -> int:
-    nodeid = item.nodeid
-    return next(
-        (rank for rank, prefix in enumerate(LONGEST_FIRST) if nodeid.startswith(prefix)),
-        len(LONGEST_FIRST),
-    )
+def _cost(item: pytest.Item) -> int:
+    """Roughly how long the unit of work holding `item` takes, in seconds."""
+    lesson = LESSON_OF.match(item.nodeid)
+    if lesson:
+        seconds = LESSON_SECONDS.get(lesson[1] or lesson[2], 30)
+        return 2 * seconds if lesson[1] else seconds
+    return MODULE_SECONDS.get(item.nodeid.split("::", 1)[0], 0)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Longest units first; a stable sort, so a unit's tests (a notebook's cells) keep
     their order, and every xdist worker computes the same order from the same items."""
-    items.sort(key=_rank)
+    items.sort(key=lambda item: -_cost(item))
 
 
 def pytest_configure(config: pytest.Config) -> None:

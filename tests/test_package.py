@@ -74,8 +74,13 @@ def _lesson_code(number: str) -> str:
     )
 
 
-def test_the_wheel_ships_catalogues_dependencies_and_the_worker_command(tmp_path: Path) -> None:
-    wheel = _build_wheel(tmp_path)
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once for both tests: neither changes it, and pip takes seconds per build."""
+    return _build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def test_the_wheel_ships_catalogues_dependencies_and_the_worker_command(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
@@ -118,8 +123,7 @@ def _build_wheel(tmp_path: Path) -> Path:
     return wheels[0]
 
 
-def test_an_installed_wheel_runs_lesson_2_with_hindi_widgets(tmp_path: Path) -> None:
-    wheel = _build_wheel(tmp_path)
+def test_an_installed_wheel_runs_lesson_2_with_hindi_widgets(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"

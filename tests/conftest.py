@@ -46,7 +46,7 @@ LESSON_SECONDS = {
 #: The same for the modules that start servers, browsers, JupyterLab or a virtualenv;
 #: every other module is short and fills the workers' tails in collection order.
 MODULE_SECONDS = {
-    "tests/test_flower.py": 350,
+    "tests/test_flower.py": 80,
     "tests/test_lab.py": 150,
     "tests/test_remote.py": 150,
     "tests/test_server_security.py": 130,

@@ -320,7 +320,7 @@ class _Context:
         return 10.0
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None, derandomize=True)
 @given(st.binary(max_size=512))
 def test_random_bytes_never_crash_the_decoder(payload):
     servicer = WorkerServicer(sy.VirtualWorker(None, id="fuzz"), Callers([Caller("client", TOKEN)]))
@@ -329,7 +329,7 @@ def test_random_bytes_never_crash_the_decoder(payload):
     assert len(servicer.worker.objects) == 0
 
 
-@settings(max_examples=200, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None, derandomize=True)
 @given(
     st.lists(
         st.tuples(
@@ -360,7 +360,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=100, deadline=None, database=None, derandomize=True)
 @given(st.text(max_size=12), json_values, json_values)
 def test_random_headers_never_crash_the_server(command, args, extra):
     servicer = WorkerServicer(sy.VirtualWorker(None, id="fuzz"), Callers([Caller("client", TOKEN)]))

@@ -28,6 +28,7 @@ from babel.messages.pofile import normalize, read_po, unescape, write_po
 
 from tools.messages import Lookup
 from tools.messages import Message as TemplateMessage
+from tools.printed import CONTEXT as PRINTED
 
 PROJECT = "federated"
 VERSION = "lessons"
@@ -103,6 +104,9 @@ def merge(pot: Catalog, existing: Catalog) -> Catalog:
     for message in existing:
         # Babel flags any text containing "%" as python-format; ours are prose
         message.flags.discard("python-format")
+        if message.context == PRINTED:
+            # an f-string's fields are code, not str.format fields msgfmt could check
+            message.flags.discard("python-brace-format")
         old = previous.get((message.id, message.context))
         if message.fuzzy and not message.previous_id and old:
             message.previous_id = old

@@ -219,3 +219,12 @@ def test_check_reports_a_lost_placeholder_and_the_glossary(tmp_path: Path, capsy
 def test_a_complete_translation_checks_clean_but_for_unexecuted_notebooks(tmp_path: Path) -> None:
     report = check_project(make_project(tmp_path), [LESSON])
     assert [p for p in report.problems if "not executed" not in p] == []
+
+
+def test_printed_entries_carry_no_format_flag_for_msgfmt(tmp_path: Path) -> None:
+    """An f-string's fields are code (`{0.5 / (r + 1):.4f}`), which GNU msgfmt would reject
+    as python-brace-format; a "%" in a label is no python-format either."""
+    project = make_project(tmp_path)
+    text = project.catalog(LESSON, "hi").read_text("utf-8")
+    assert 'msgctxt "printed text"\nmsgid "round {r} loss {0.5 / (r + 1):.4f}"' in text
+    assert "python-brace-format" not in text and "python-format" not in text

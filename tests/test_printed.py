@@ -228,3 +228,21 @@ def test_printed_entries_carry_no_format_flag_for_msgfmt(tmp_path: Path) -> None
     text = project.catalog(LESSON, "hi").read_text("utf-8")
     assert 'msgctxt "printed text"\nmsgid "round {r} loss {0.5 / (r + 1):.4f}"' in text
     assert "python-brace-format" not in text and "python-format" not in text
+
+
+def test_a_pattern_follows_a_label_printed_by_a_function_of_an_earlier_cell() -> None:
+    earlier = [
+        "def train(rounds):\n"
+        "    for r in range(rounds):\n"
+        '        print(f"round {r} accuracy {r / 4:.3f}")\n',
+        'print(f"{3} owners")\n',
+    ]
+    spec = {"pattern": "accuracy ([0-9.]+)", "min_count": 4}
+    hindi = {"round {r} accuracy {r / 4:.3f}": "राउंड {r}: सटीकता {r / 4:.3f}"}
+    localized = convergence.localize(spec, "train(4)\n", hindi.get, earlier)
+    assert localized == {"pattern": "राउंड .*?: सटीकता ([0-9.]+)", "min_count": 4}
+    # the cell's own printed text comes first
+    own = 'print(f"test accuracy {0.5:.3f}")\n'
+    assert convergence.followed(spec["pattern"], own, earlier) == [
+        ("test accuracy {0.5:.3f}", "{0.5:.3f}")
+    ]

@@ -53,6 +53,7 @@ def render(
                 metadata[convergence.KEY],
                 cell.source,
                 lambda text: lookup(text, printed.CONTEXT),
+                _code_before(template, index),
             )
         if cell.cell_type == "code":
             new = nbformat.v4.new_code_cell(source, metadata=metadata)
@@ -64,6 +65,12 @@ def render(
         notebook.cells.append(new)
     nbformat.validate(notebook)
     return notebook
+
+
+def _code_before(template: Template, index: int) -> list[str]:
+    """The code cells before cell `index`, nearest first (where a called function prints)."""
+    cells = template.cells[:index]
+    return [cell.source for cell in reversed(cells) if cell.cell_type == "code"]
 
 
 def write(notebook: NotebookNode, path: Path) -> bool:

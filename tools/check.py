@@ -76,7 +76,10 @@ def _check_convergence_specs(sources: Sources) -> list[str]:
     for index, cell in enumerate(sources.template.cells):
         spec = cell.metadata.get(convergence.KEY)
         if spec is not None:
-            problems = convergence.validate(spec) + convergence.source_problems(spec, cell.source)
+            earlier = [c.source for c in sources.template.cells[:index] if c.cell_type == "code"]
+            problems = convergence.validate(spec) + convergence.source_problems(
+                spec, cell.source, earlier
+            )
             found += [f"{sources.template_path}: cell {index}: {problem}" for problem in problems]
     return found
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from nbformat import NotebookNode
@@ -54,48 +54,59 @@ def validate(spec: Any) -> list[str]:
     return problems
 
 
-def followed(pattern: str, source: str) -> list[tuple[str, str]]:
-    """(printed text, field) pairs whose printed value `pattern` captures in a cell.
+def followed(pattern: str, source: str, earlier: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(printed text, field) pairs whose printed value `pattern` captures.
 
-    Each f-string the cell prints is rendered with `1` for every field, and a match whose
-    group starts where a field does names that field.
+    Each f-string printed by the cell, or if none matches by the lesson's `earlier` code
+    cells (a function defined there prints when this cell calls it), is rendered with
+    `1` for every field; a match whose group starts where a field does names that field.
     """
+    found = _followed(re.compile(pattern), [source])
+    return found or _followed(re.compile(pattern), earlier)
+
+
+def _followed(regex: re.Pattern[str], sources: Sequence[str]) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    regex = re.compile(pattern)
-    for text in printed.find_printed(source):
-        if not text.is_fstring:
-            continue
-        sample, starts = "", {}
-        for piece, is_field in printed.pieces(text.text):
-            if is_field:
-                starts[len(sample)] = piece
-                sample += "1"
-            else:
-                sample += piece.replace("{{", "{").replace("}}", "}")
-        for match in regex.finditer(sample):
-            field = starts.get(match.start(1))
-            if field is not None and (text.text, field) not in found:
-                found.append((text.text, field))
+    for source in sources:
+        for text in printed.find_printed(source):
+            if not text.is_fstring:
+                continue
+            sample, starts = "", {}
+            for piece, is_field in printed.pieces(text.text):
+                if is_field:
+                    starts[len(sample)] = piece
+                    sample += "1"
+                else:
+                    sample += piece.replace("{{", "{").replace("}}", "}")
+            for match in regex.finditer(sample):
+                field = starts.get(match.start(1))
+                if field is not None and (text.text, field) not in found:
+                    found.append((text.text, field))
     return found
 
 
-def source_problems(spec: Any, source: str) -> list[str]:
+def source_problems(spec: Any, source: str, earlier: Sequence[str] = ()) -> list[str]:
     """A pattern that follows printed text must follow one field of one text."""
     if validate(spec):
         return []
-    found = followed(spec["pattern"], source)
+    found = followed(spec["pattern"], source, earlier)
     if len(found) > 1:
         shown = "; ".join(f"{field} in {text!r}" for text, field in found)
         return [f"{KEY} pattern {spec['pattern']!r} reads more than one printed text: {shown}"]
     return []
 
 
-def localize(spec: Any, source: str, translate: Callable[[str], str | None]) -> Any:
+def localize(
+    spec: Any,
+    source: str,
+    translate: Callable[[str], str | None],
+    earlier: Sequence[str] = (),
+) -> Any:
     """The declaration for a notebook whose printed texts are `translate`d: the pattern
     made from the translation of the one printed text it reads (else unchanged)."""
     if validate(spec):
         return spec
-    found = followed(spec["pattern"], source)
+    found = followed(spec["pattern"], source, earlier)
     if len(found) != 1:
         return spec
     text, field = found[0]

@@ -30,14 +30,15 @@ def _shown(notebook) -> list[tuple[int, str, list[str]]]:
     ]
 
 
-def _in_english(sources: Sources, locale: str, index: int, stdout: str) -> str:
-    """A cell's stdout with its printed texts' translations turned back into English."""
+def _in_english(sources: Sources, locale: str, stdout: str) -> str:
+    """A cell's stdout with the lesson's printed translations turned back into English
+    (any cell's: a function defined in one cell prints in another)."""
     lookup = catalogs.lookup(sources.catalog(locale))
     pairs = []
-    for text in printed.find_printed(sources.template.cells[index].source):
-        translation = lookup(text.text, printed.CONTEXT)
-        if translation is not None:
-            pairs.append((text.text, translation))
+    for message in sources.messages:
+        translation = lookup(message.msgid, message.context)
+        if message.context == printed.CONTEXT and translation is not None:
+            pairs.append((message.msgid, translation))
     return printed.untranslate(stdout, pairs)
 
 
@@ -56,7 +57,7 @@ def check_lesson(lesson: Lesson) -> None:
         for (index, out_en, res_en), (_, out, res) in zip(
             english, _shown(executed[locale]), strict=True
         ):
-            out = _in_english(sources, locale, index, out)
+            out = _in_english(sources, locale, out)
             assert out == out_en, f"cell {index}: stdout differs in {locale}"
             assert res == res_en, f"cell {index}: results differ in {locale}"
 

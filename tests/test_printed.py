@@ -186,6 +186,9 @@ def test_outputs_compare_once_the_translation_is_undone() -> None:
     assert printed.untranslate(hindi, pairs) == (
         "round 0 loss 0.5000\nround 1 loss 0.2500\nbudget left 3\n"
     )
+    # a label that begins another one's translation does not cut the longer one short
+    pairs.append(("budget left {b:.2f} of {t}", "बचा हुआ बजट {b:.2f}, कुल {t} में से"))
+    assert printed.untranslate("बचा हुआ बजट 2.75, कुल 5 में से\n", pairs) == ("budget left 2.75 of 5\n")
 
 
 def test_a_pattern_reading_two_printed_texts_is_reported() -> None:

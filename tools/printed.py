@@ -218,8 +218,10 @@ def output_pattern(text: str, field: str | None = None, group: str = NUMBER) -> 
 
 def untranslate(output: str, pairs: list[tuple[str, str]]) -> str:
     """`output` with each printed translation turned back into its English, the fields'
-    values kept: so two languages' outputs can be compared."""
-    for msgid, msgstr in pairs:
+    values kept: so two languages' outputs can be compared. Longer texts go first, so
+    that a label is not taken for the start of a longer one."""
+    longest = sorted(pairs, key=lambda pair: -len(literal_text(pair[1])))
+    for msgid, msgstr in longest:
         output = _back(msgstr).sub(functools.partial(_english, msgid=msgid), output)
     return output
 

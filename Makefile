@@ -50,7 +50,9 @@ lab: trust
 # (tests/test_notebooks.py) and nbval on the committed notebooks side by side:
 # `--dist loadscope` hands each worker a whole module, test class or notebook file at a
 # time, so a notebook's cells run in order on one worker, and each lesson's papermill
-# test (a class of its own) can go to any worker.
+# test (a class of its own) can go to any worker. `--no-loadscope-reorder` keeps the
+# order tests/conftest.py sets, longest units first (xdist would otherwise start the units
+# with the most tests first, and the one-test lesson classes would end the run alone).
 test: install
 	@rm -f build/stages.txt; status=0; \
 	$(STAGE) lint -- $(VENV)/bin/ruff check federated tools tests benchmarks || status=1; \
@@ -59,12 +61,13 @@ test: install
 	  || status=1; \
 	$(STAGE) typecheck -- $(PY) -m mypy || status=1; \
 	$(STAGE) i18n-check -- $(PY) -m tools i18n-check || status=1; \
-	$(STAGE) pytest -- $(PY) -m pytest -n $(JOBS) --dist loadscope --durations=8 tests \
+	$(STAGE) pytest -- $(PY) -m pytest -n $(JOBS) --dist loadscope --no-loadscope-reorder \
+	  --durations=12 tests \
 	  --nbval notebooks/en notebooks/hi || status=1; \
 	$(STAGE) --summary; exit $$status
 
 unit: install
-	$(PY) -m pytest -n $(JOBS) --dist loadscope tests -m "not notebook"
+	$(PY) -m pytest -n $(JOBS) --dist loadscope --no-loadscope-reorder tests -m "not notebook"
 
 lint: install
 	$(VENV)/bin/ruff check federated tools tests benchmarks

@@ -18,7 +18,8 @@ from typing import Any
 
 import grpc
 
-from federated.protocol import METHOD
+from federated.language import tr
+from federated.protocol import METHOD, STREAM
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,14 @@ def check_token(token: str, where: str) -> str:
     """The token itself, or SystemExit if it is empty or all whitespace."""
     if not token.strip():
         raise SystemExit(
-            f"{where} is empty: a token must be a secret string, e.g. "
-            f"`python -c 'import secrets; print(secrets.token_hex(16))' > FILE`"
+            tr(
+                "{where} is empty: a token must be a secret string, e.g. `python -c "
+                "'import secrets; print(secrets.token_hex(16))' > FILE`",
+                where=where,
+            )
         )
     if token != token.strip() or any(c in token for c in "\r\n"):
-        raise SystemExit(f"{where}: a token may not contain spaces or line breaks")
+        raise SystemExit(tr("{where}: a token may not contain spaces or line breaks", where=where))
     return token
 
 
@@ -68,10 +72,10 @@ class Callers:
     def __init__(self, callers: Sequence[Caller]) -> None:
         names = [c.name for c in callers]
         if len(set(names)) != len(names):
-            raise SystemExit(f"caller names must differ: {names}")
+            raise SystemExit(tr("caller names must differ: {names}", names=names))
         tokens = [c.token for c in callers]
         if len(set(tokens)) != len(tokens):
-            raise SystemExit("two callers were given the same token: give each its own")
+            raise SystemExit(tr("two callers were given the same token: give each its own"))
         for caller in callers:
             check_token(caller.token, f"the token of caller {caller.name!r}")
         self._callers = list(callers)
@@ -113,13 +117,15 @@ class TokenCheck(grpc.ServerInterceptor):
     """Refuses a call without a known token as soon as its metadata arrives.
 
     The refusal is a stream handler that never reads its request stream: for a unary
-    method gRPC would first receive and size-check the whole message.
+    method gRPC would first receive and size-check the whole message, and for `Stream`
+    not one chunk is taken.
     """
 
     def __init__(self, callers: Callers) -> None:
         self.callers = callers
 
     def intercept_service(self, continuation: Any, details: grpc.HandlerCallDetails) -> Any:
-        if details.method != METHOD or self.callers.identify(details.invocation_metadata) is None:
+        known = details.method in (METHOD, STREAM)
+        if not known or self.callers.identify(details.invocation_metadata) is None:
             return _REFUSAL
         return continuation(details)

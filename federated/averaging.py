@@ -14,6 +14,7 @@ from torch import nn
 from federated import module as _module
 from federated.errors import WorkerMismatchError
 from federated.fixed_precision import FixedPrecisionTensor
+from federated.language import tr
 from federated.sharing import AdditiveSharingTensor
 
 if TYPE_CHECKING:
@@ -24,12 +25,12 @@ if TYPE_CHECKING:
 def _check_architecture(models: Sequence[nn.Module]) -> None:
     shapes = [[tuple(t.shape) for t, _ in _module.tensors(m)] for m in models]
     if any(s != shapes[0] for s in shapes):
-        raise ValueError("federated_avg needs models of one architecture (same shapes)")
+        raise ValueError(tr("federated_avg needs models of one architecture (same shapes)"))
 
 
 def _check(models: Sequence[nn.Module], weights: Sequence[float] | None) -> list[float]:
     if len(models) == 0:
-        raise ValueError("federated_avg needs at least one model")
+        raise ValueError(tr("federated_avg needs at least one model"))
     _check_architecture(models)
     places = {id(_module.location(m)): _module.location(m) for m in models}
     if len(places) > 1:
@@ -37,8 +38,11 @@ def _check(models: Sequence[nn.Module], weights: Sequence[float] | None) -> list
             getattr(w, "id", "here") if w is not None else "here" for w in places.values()
         )
         raise WorkerMismatchError(
-            f"federated_avg needs every model in one place, but they are on {names}. "
-            f"Move them to the aggregator first: `model.move(secure_worker)`."
+            tr(
+                "federated_avg needs every model in one place, but they are on {names}. "
+                "Move them to the aggregator first: `model.move(secure_worker)`.",
+                names=names,
+            )
         )
     return _fractions(weights, len(models))
 
@@ -78,8 +82,10 @@ def federated_avg(
     if start is not None or max_update_norm is not None or noise_multiplier:
         if secure or weights is not None:
             raise ValueError(
-                "DP-FedAvg weighs every client alike and works in plain mode: "
-                "drop `weights` and `secure`"
+                tr(
+                    "DP-FedAvg weighs every client alike and works in plain mode: drop "
+                    "`weights` and `secure`"
+                )
             )
         return dp_avg(models, start, max_update_norm, noise_multiplier)
     if isinstance(secure, str):
@@ -132,18 +138,22 @@ def dp_avg(
     """
     if start is None or max_update_norm is None:
         raise ValueError(
-            "DP-FedAvg needs the round's starting model (`start=`) and the "
-            "clipping bound (`max_update_norm=`)"
+            tr(
+                "DP-FedAvg needs the round's starting model (`start=`) and the clipping "
+                "bound (`max_update_norm=`)"
+            )
         )
     if not (max_update_norm > 0 and noise_multiplier >= 0):
-        raise ValueError("need max_update_norm > 0 and noise_multiplier >= 0")
+        raise ValueError(tr("need max_update_norm > 0 and noise_multiplier >= 0"))
     _check(models, None)
     _check_architecture([start, *models])
     where = _module.location(models[0])
     if _module.location(start) is not where:
         raise WorkerMismatchError(
-            "DP-FedAvg needs the starting model where the models are: send a copy of it "
-            "there, `start.copy().send(aggregator)`."
+            tr(
+                "DP-FedAvg needs the starting model where the models are: send a copy of "
+                "it there, `start.copy().send(aggregator)`."
+            )
         )
     floating = [i for i, (t, _) in enumerate(_module.tensors(start)) if t.dtype.is_floating_point]
     base = [_module.tensors(start)[i][0] for i in floating]
@@ -182,8 +192,10 @@ def _secure_avg(
         or len({w.id for w in located}) != len(owners)
     ):
         raise ValueError(
-            "secure averaging needs two or more models, each on its own owner's worker "
-            "(model.send(owner)); one worker cannot hide its model from itself"
+            tr(
+                "secure averaging needs two or more models, each on its own owner's "
+                "worker (model.send(owner)); one worker cannot hide its model from itself"
+            )
         )
     _check_architecture(models)
     fractions = _fractions(weights, len(models))
@@ -218,8 +230,10 @@ def _fractions(weights: Sequence[float] | None, n: int) -> list[float]:
     if weights is None:
         return [1.0 / n] * n
     if len(weights) != n:
-        raise ValueError(f"got {len(weights)} weights for {n} models")
+        raise ValueError(
+            tr("got {weights_count} weights for {n} models", weights_count=len(weights), n=n)
+        )
     total = float(sum(weights))
     if any(w < 0 for w in weights) or total <= 0:
-        raise ValueError("weights must be non-negative with a positive sum (sample counts)")
+        raise ValueError(tr("weights must be non-negative with a positive sum (sample counts)"))
     return [float(w) / total for w in weights]

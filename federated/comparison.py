@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 
 from federated import traffic
+from federated.language import tr
 
 if TYPE_CHECKING:  # at run time the class comes from the shares given: no import cycle
     from federated.pointer import PointerTensor
@@ -49,8 +50,12 @@ def check_protocol(protocol: str | None) -> None:
     """Refuse a protocol name we do not know, before anything is shared."""
     if protocol not in ACCEPTED_PROTOCOLS:
         raise ValueError(
-            f"unknown protocol {protocol!r}: use one of {ACCEPTED_PROTOCOLS[:-1]} (all run "
-            f"{PROTOCOL})"
+            tr(
+                "unknown protocol {protocol}: use one of {value} (all run {protocol_2})",
+                protocol=repr(protocol),
+                value=ACCEPTED_PROTOCOLS[:-1],
+                protocol_2=PROTOCOL,
+            )
         )
 
 
@@ -123,13 +128,17 @@ def _open_xor(values: list[XorShares]) -> list[torch.Tensor]:
 def _two_holders(x: AdditiveSharingTensor) -> None:
     if len(x.shares) != 2:
         raise NotImplementedError(
-            "comparisons on shares work with exactly two share holders (and a crypto "
-            "provider): share among two workers"
+            tr(
+                "comparisons on shares work with exactly two share holders (and a crypto "
+                "provider): share among two workers"
+            )
         )
     if x.crypto_provider is None:
         raise ValueError(
-            "comparing shared values needs a crypto provider to deal random bits and "
-            "triples: share with crypto_provider=some_worker"
+            tr(
+                "comparing shared values needs a crypto provider to deal random bits and "
+                "triples: share with crypto_provider=some_worker"
+            )
         )
 
 

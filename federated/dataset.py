@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch.utils.data import Dataset
 
+from federated.language import tr
+
 if TYPE_CHECKING:
     from federated.contract import Worker
 
@@ -23,10 +25,16 @@ class BaseDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def __init__(self, data: torch.Tensor, targets: torch.Tensor) -> None:
         if len(data) != len(targets):
-            raise ValueError(f"{len(data)} samples but {len(targets)} targets")
+            raise ValueError(
+                tr(
+                    "{data_count} samples but {targets_count} targets",
+                    data_count=len(data),
+                    targets_count=len(targets),
+                )
+            )
         if getattr(data, "location", None) is not getattr(targets, "location", None):
             raise ValueError(
-                "data and targets must be in one place (both here or both on one worker)"
+                tr("data and targets must be in one place (both here or both on one worker)")
             )
         self.data, self.targets = data, targets
 
@@ -48,13 +56,19 @@ class BaseDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def federate(self, workers: Sequence[Worker]) -> FederatedDataset:
         """Split into len(workers) consecutive parts; part i goes to workers[i]."""
         if len(workers) == 0:
-            raise ValueError("federate needs at least one worker")
+            raise ValueError(tr("federate needs at least one worker"))
         if len({w.id for w in workers}) != len(workers):
-            raise ValueError("federate needs distinct workers")
+            raise ValueError(tr("federate needs distinct workers"))
         if self.location is not None:
-            raise ValueError("this dataset is already on a worker; federate a local one")
+            raise ValueError(tr("this dataset is already on a worker; federate a local one"))
         if len(self) < len(workers):
-            raise ValueError(f"{len(self)} samples cannot be split among {len(workers)} workers")
+            raise ValueError(
+                tr(
+                    "{self_count} samples cannot be split among {workers_count} workers",
+                    self_count=len(self),
+                    workers_count=len(workers),
+                )
+            )
         parts = zip(
             torch.tensor_split(self.data, len(workers)),
             torch.tensor_split(self.targets, len(workers)),
@@ -71,12 +85,14 @@ class FederatedDataset:
             where = d.location
             if where is None:
                 raise ValueError(
-                    "a FederatedDataset holds datasets on workers: send each "
-                    "one first, e.g. dataset.send(bob)"
+                    tr(
+                        "a FederatedDataset holds datasets on workers: send each one first, e.g. "
+                        "dataset.send(bob)"
+                    )
                 )
             self.datasets[where.id] = d
         if len(self.datasets) != len(datasets):
-            raise ValueError("a FederatedDataset holds one dataset per worker")
+            raise ValueError(tr("a FederatedDataset holds one dataset per worker"))
 
     @property
     def workers(self) -> list[str]:
@@ -111,7 +127,7 @@ class FederatedDataLoader:
         seed: int = 0,
     ) -> None:
         if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+            raise ValueError(tr("batch_size must be at least 1"))
         self.federated_dataset = federated_dataset
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.generator = torch.Generator().manual_seed(seed)

@@ -41,6 +41,7 @@ from torch import nn
 
 from federated import module as _module
 from federated.errors import BudgetExceededError
+from federated.language import tr
 from federated.pointer import PointerTensor
 from federated.virtual_worker import VirtualWorker
 
@@ -86,10 +87,10 @@ def epsilon(noise_multiplier: float, *, sample_rate: float, steps: int, delta: f
 
     if not noise_multiplier > 0:
         raise ValueError(
-            "without noise (noise_multiplier 0) nothing is private: epsilon is infinite"
+            tr("without noise (noise_multiplier 0) nothing is private: epsilon is infinite")
         )
     if not 0 < sample_rate <= 1 or steps < 1 or not 0 < delta < 1:
-        raise ValueError("need 0 < sample_rate <= 1, steps >= 1 and 0 < delta < 1")
+        raise ValueError(tr("need 0 < sample_rate <= 1, steps >= 1 and 0 < delta < 1"))
     accountant = RDPAccountant()
     accountant.history.append((float(noise_multiplier), float(sample_rate), int(steps)))
     return float(accountant.get_epsilon(delta))
@@ -125,7 +126,7 @@ def noisy_count(
     worker, dataset_id, values = _one_column(data, "noisy_count")
     _check_epsilon(epsilon)
     if above is not None and not math.isfinite(above):
-        raise ValueError(f"above must be a finite number, got {above}")
+        raise ValueError(tr("above must be a finite number, got {above}", above=above))
     _charge(worker, [dataset_id], epsilon)
     values = _finite(values)
     hits = values > above if above is not None else values != 0
@@ -143,7 +144,13 @@ def noisy_sum(data: PointerTensor, *, epsilon: float, lower: float, upper: float
     worker, dataset_id, values = _one_column(data, "noisy_sum")
     _check_epsilon(epsilon)
     if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
-        raise ValueError(f"need finite bounds with lower < upper, got {lower}, {upper}")
+        raise ValueError(
+            tr(
+                "need finite bounds with lower < upper, got {lower}, {upper}",
+                lower=lower,
+                upper=upper,
+            )
+        )
     _charge(worker, [dataset_id], epsilon)
     true = _finite(values.to(torch.float64)).clamp(lower, upper).sum()
     sensitivity = max(abs(lower), abs(upper))
@@ -195,24 +202,31 @@ def train(
     """
     worker, ids, x, y = _pair(data, target)
     if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {loss!r}")
+        raise ValueError(
+            tr("loss must be one of {value}, got {loss}", value=sorted(LOSSES), loss=repr(loss))
+        )
     _check_model(model)
     if not (
         isinstance(epochs, int) and epochs >= 1 and isinstance(batch_size, int) and batch_size >= 1
     ):
-        raise ValueError("epochs and batch_size must be positive integers")
+        raise ValueError(tr("epochs and batch_size must be positive integers"))
     if not (lr > 0 and max_grad_norm > 0):
-        raise ValueError("lr and max_grad_norm must be positive")
+        raise ValueError(tr("lr and max_grad_norm must be positive"))
     if not noise_multiplier > 0:
         raise ValueError(
-            "DP-SGD needs noise: noise_multiplier > 0 (0 is ordinary training, "
-            "which the model exit already allows)"
+            tr(
+                "DP-SGD needs noise: noise_multiplier > 0 (0 is ordinary training, which "
+                "the model exit already allows)"
+            )
         )
     records = len(x)
     if not 0 < delta < 1 / records:
         raise ValueError(
-            f"delta must lie between 0 and 1/records = {1 / records:.3g}: "
-            f"a delta of 1/records would allow one record to leak in full"
+            tr(
+                "delta must lie between 0 and 1/records = {limit}: a delta of 1/records "
+                "would allow one record to leak in full",
+                limit=format(1 / records, ".3g"),
+            )
         )
     batches = math.ceil(records / batch_size)  # Opacus samples each record at rate 1/batches
     planned = epsilon(
@@ -236,14 +250,22 @@ def train(
         )
     except Exception:
         raise RuntimeError(
-            f"training failed on {worker.id} after epsilon {planned:.3g} was charged; the "
-            f"error stays there, as it could depend on the data. Check that the model's "
-            f"outputs fit the targets (e.g. one output per class)."
+            tr(
+                "training failed on {worker} after epsilon {planned} was charged; the "
+                "error stays there, as it could depend on the data. Check that the "
+                "model's outputs fit the targets (e.g. one output per class).",
+                worker=worker.id,
+                planned=format(planned, ".3g"),
+            )
         ) from None
     if steps_taken != [(noise_multiplier, 1 / batches, epochs * batches)]:
         raise RuntimeError(
-            f"Opacus accounted {steps_taken}, not the planned run: the "
-            f"epsilon charged ({planned:g}) may be wrong; report this"
+            tr(
+                "Opacus accounted {steps_taken}, not the planned run: the epsilon "
+                "charged ({planned}) may be wrong; report this",
+                steps_taken=steps_taken,
+                planned=format(planned, "g"),
+            )
         )
     _module.send(model, worker)  # fresh objects there, then given the trained values
     with torch.no_grad():
@@ -326,9 +348,12 @@ def _as_target(y: torch.Tensor, out: torch.Tensor, loss_fn: Callable[..., Any]) 
 def _check_model(model: nn.Module) -> None:
     if not isinstance(model, nn.Sequential):
         raise TypeError(
-            "dp.train takes an nn.Sequential of standard layers (nn.Linear, nn.Conv2d, "
-            "nn.ReLU, nn.MaxPool2d, nn.Flatten, ...): a custom forward() could mix the "
-            "examples of a batch, and then no per-example clipping would bound a record"
+            tr(
+                "dp.train takes an nn.Sequential of standard layers (nn.Linear, "
+                "nn.Conv2d, nn.ReLU, nn.MaxPool2d, nn.Flatten, ...): a custom forward() "
+                "could mix the examples of a batch, and then no per-example clipping "
+                "would bound a record"
+            )
         )
     for sub in model.modules():
         if isinstance(sub, nn.Sequential):
@@ -337,25 +362,30 @@ def _check_model(model: nn.Module) -> None:
             allowed = type(sub) in PER_EXAMPLE_LAYERS
         if not allowed:
             raise TypeError(
-                f"dp.train cannot run a {type(sub).__name__}: only nn.Sequential "
-                f"and {', '.join(t.__name__ for t in PER_EXAMPLE_LAYERS)}"
+                tr(
+                    "dp.train cannot run a {kind}: only nn.Sequential and {value}",
+                    kind=type(sub).__name__,
+                    value=", ".join(t.__name__ for t in PER_EXAMPLE_LAYERS),
+                )
             )
         if isinstance(sub, nn.Flatten) and sub.start_dim < 1:
-            raise ValueError("nn.Flatten must keep the batch dimension (start_dim=1)")
+            raise ValueError(tr("nn.Flatten must keep the batch dimension (start_dim=1)"))
         if (
             sub._forward_hooks
             or sub._forward_pre_hooks
             or sub._backward_hooks
             or sub._backward_pre_hooks
         ):
-            raise ValueError("dp.train refuses a model with hooks: they could mix examples")
+            raise ValueError(tr("dp.train refuses a model with hooks: they could mix examples"))
         if "forward" in vars(sub):
-            raise ValueError("dp.train refuses a layer whose forward() was replaced")
+            raise ValueError(tr("dp.train refuses a layer whose forward() was replaced"))
     if any(isinstance(t, PointerTensor) for t, _ in _module.tensors(model)):
         raise ValueError(
-            "dp.train takes a model that is here, and sends it itself: a model already on "
-            "a worker may hold values computed from private data. Use a fresh model, or "
-            "`.get()` this one first."
+            tr(
+                "dp.train takes a model that is here, and sends it itself: a model "
+                "already on a worker may hold values computed from private data. Use a "
+                "fresh model, or `.get()` this one first."
+            )
         )
 
 
@@ -366,20 +396,33 @@ def _dataset(data: Any, what: str) -> tuple[VirtualWorker, int, torch.Tensor]:
     """The worker, id and real tensor of a pointer to data its owner loaded."""
     if not isinstance(data, PointerTensor):
         raise TypeError(
-            f"{what} takes a pointer to a worker's dataset, e.g. "
-            f"bob.load(x, private=True, epsilon=1.0), not {type(data).__name__}"
+            tr(
+                "{what} takes a pointer to a worker's dataset, e.g. bob.load(x, "
+                "private=True, epsilon=1.0), not {kind}",
+                what=what,
+                kind=type(data).__name__,
+            )
         )
     worker = data.location
     if not isinstance(worker, VirtualWorker):
         raise TypeError(
-            f"{what} runs on a VirtualWorker; {worker!r} offers no way to run it there yet"
+            tr(
+                "{what} runs on a VirtualWorker; {worker} offers no way to run it there yet",
+                what=what,
+                worker=repr(worker),
+            )
         )
     obj_id = data.id_at_location
     if worker.describe(obj_id) is None:
         raise ValueError(
-            f"{what} answers questions about a dataset as its owner loaded it; object "
-            f"{obj_id} on {worker.id} was computed from something. A result computed "
-            f"by the caller could let one record count many times."
+            tr(
+                "{what} answers questions about a dataset as its owner loaded it; object "
+                "{obj_id} on {worker} was computed from something. A result computed by "
+                "the caller could let one record count many times.",
+                what=what,
+                obj_id=obj_id,
+                worker=worker.id,
+            )
         )
     return worker, obj_id, worker.store.lookup(obj_id)
 
@@ -388,8 +431,12 @@ def _one_column(data: Any, what: str) -> tuple[VirtualWorker, int, torch.Tensor]
     worker, obj_id, values = _dataset(data, what)
     if values.dim() != 1:
         raise ValueError(
-            f"{what} needs one value per record, a 1-D dataset; this one has "
-            f"shape {tuple(values.shape)}. Load each column on its own."
+            tr(
+                "{what} needs one value per record, a 1-D dataset; this one has shape "
+                "{value}. Load each column on its own.",
+                what=what,
+                value=tuple(values.shape),
+            )
         )
     return worker, obj_id, values
 
@@ -398,10 +445,15 @@ def _pair(data: Any, target: Any) -> tuple[VirtualWorker, list[int], torch.Tenso
     worker, data_id, x = _dataset(data, "dp.train")
     target_worker, target_id, y = _dataset(target, "dp.train")
     if target_worker is not worker:
-        raise ValueError("data and target must be on one worker")
+        raise ValueError(tr("data and target must be on one worker"))
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(
-            f"data and target need the same, nonzero number of records ({len(x)} and {len(y)})"
+            tr(
+                "data and target need the same, nonzero number of records ({x_count} and "
+                "{y_count})",
+                x_count=len(x),
+                y_count=len(y),
+            )
         )
     return worker, [data_id] if data_id == target_id else [data_id, target_id], x, y
 
@@ -410,7 +462,7 @@ def _check_epsilon(value: float) -> None:
     if isinstance(value, bool) or not (
         isinstance(value, (int, float)) and math.isfinite(value) and value > 0
     ):
-        raise ValueError(f"epsilon must be a positive number, got {value!r}")
+        raise ValueError(tr("epsilon must be a positive number, got {value}", value=repr(value)))
 
 
 def _check_budget(worker: VirtualWorker, ids: Sequence[int], cost: float) -> None:
@@ -419,14 +471,24 @@ def _check_budget(worker: VirtualWorker, ids: Sequence[int], cost: float) -> Non
         left = worker.policy.remaining(dataset_id)
         if left is None:
             raise BudgetExceededError(
-                f"{worker.id}'s dataset {dataset_id} has no privacy budget: its owner "
-                f"must load it with `epsilon=...` before anything about it is released."
+                tr(
+                    "{worker}'s dataset {dataset_id} has no privacy budget: its owner must "
+                    "load it with `epsilon=...` before anything about it is released.",
+                    worker=worker.id,
+                    dataset_id=dataset_id,
+                )
             )
         if cost > left:
             raise BudgetExceededError(
-                f"{worker.id}'s dataset {dataset_id} has epsilon {left:.3g} left, and this "
-                f"release would cost {cost:.3g}. Ask for less (a smaller epsilon, more "
-                f"noise, fewer steps), or ask nothing more about this data."
+                tr(
+                    "{worker}'s dataset {dataset_id} has epsilon {left} left, and this "
+                    "release would cost {cost}. Ask for less (a smaller epsilon, more noise, "
+                    "fewer steps), or ask nothing more about this data.",
+                    worker=worker.id,
+                    dataset_id=dataset_id,
+                    left=format(left, ".3g"),
+                    cost=format(cost, ".3g"),
+                )
             )
 
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 
+from federated.language import tr
 from federated.policy import PrivacyPolicy
 from federated.store import ObjectStore
 
-H = TypeVar("H")
 Wrap = Callable[[int, torch.Tensor], Any]  # (new id, result) -> the caller's handle
 Refresh = Callable[[Any, torch.Tensor], Any]  # (input's handle, its new value) -> handle
 
@@ -129,8 +129,8 @@ class Executor:
                 result = func(*real_args, **real_kwargs)
         if watched and not isinstance(result, torch.Tensor):
             self.policy.check_result(func, inputs, written, result)
-        if refresh is None or not (func in RESHAPING or "out" in real_kwargs):
-            refresh = _unchanged
+        if not (func in RESHAPING or "out" in real_kwargs):
+            refresh = None  # the shape cannot have changed: a returned input's handle stands
         outputs: list[int] = []
         wrapped = self._wrap(result, func, handles, wrap, refresh, outputs)
         if watched:
@@ -181,14 +181,14 @@ class Executor:
         func: Callable[..., Any],
         handles: dict[int, Any],
         wrap: Wrap,
-        refresh: Refresh,
+        refresh: Refresh | None,
         outputs: list[int],
     ) -> Any:
         if isinstance(result, torch.Tensor):
             handle = handles.get(id(result))
             if handle is not None:  # an in-place op returned its input
                 outputs.append(handle.id_at_location)
-                return refresh(handle, result)
+                return handle if refresh is None else refresh(handle, result)
             obj_id = self.store.register(result)
             outputs.append(obj_id)
             return wrap(obj_id, result)
@@ -202,9 +202,13 @@ class Executor:
         if isinstance(result, PLAIN_RESULTS):
             return result
         raise TypeError(
-            f"`{getattr(func, '__name__', func)}` returned a {type(result).__name__}, which "
-            f"cannot be pointed to; only tensors and plain values come back from "
-            f"{self.store.owner}."
+            tr(
+                "`{func}` returned a {kind}, which cannot be pointed to; only tensors and plain "
+                "values come back from {owner}.",
+                func=getattr(func, "__name__", func),
+                kind=type(result).__name__,
+                owner=self.store.owner,
+            )
         )
 
 
@@ -214,7 +218,3 @@ def _flat(items: Sequence[Any]) -> list[Any]:
     for item in items:
         out.extend(_flat(item) if type(item) in (list, tuple) else (item,))
     return out
-
-
-def _unchanged(handle: H, real: torch.Tensor) -> H:
-    return handle

@@ -19,16 +19,21 @@ from typing import Any
 
 import torch
 
+from federated.language import tr
+
 LIMIT = 2**62
 
 
 def _check_range(values: torch.Tensor, what: str) -> None:
     if not torch.isfinite(values).all():
-        raise OverflowError(f"cannot encode {what}: it contains inf or nan")
+        raise OverflowError(tr("cannot encode {what}: it contains inf or nan", what=what))
     if values.numel() and values.abs().max() >= LIMIT:
         raise OverflowError(
-            f"{what} is out of the fixed-precision range (|x| * 10**precision < 2**62); "
-            f"use a smaller precision or scale the values down"
+            tr(
+                "{what} is out of the fixed-precision range (|x| * 10**precision < "
+                "2**62); use a smaller precision or scale the values down",
+                what=what,
+            )
         )
 
 
@@ -57,7 +62,7 @@ class FixedPrecisionTensor:
         self, child: Any, precision: int = 3, dtype: torch.dtype = torch.float32, origin: Any = None
     ):
         if not isinstance(precision, int) or not 0 <= precision <= 9:
-            raise ValueError("precision is a number of decimal digits from 0 to 9")
+            raise ValueError(tr("precision is a number of decimal digits from 0 to 9"))
         self.child, self.precision, self.dtype, self.origin = child, precision, dtype, origin
 
     @classmethod
@@ -68,7 +73,10 @@ class FixedPrecisionTensor:
             scaled = tensor.detach().double() * 10**precision
             if (~torch.isfinite(scaled) | (scaled.abs() >= LIMIT)).any().get():
                 raise OverflowError(
-                    "the value is out of the fixed-precision range (|x| * 10**precision < 2**62)"
+                    tr(
+                        "the value is out of the fixed-precision range (|x| * 10**precision < "
+                        "2**62)"
+                    )
                 )
             return cls(scaled.round().long(), precision, dtype, origin=tensor.location)
         return cls(encode(tensor.detach(), precision), precision, dtype)
@@ -102,7 +110,7 @@ class FixedPrecisionTensor:
     def float_precision(self) -> torch.Tensor:
         """Decode to an ordinary float tensor; the child must be here (`.get()` it first)."""
         if not isinstance(self.child, torch.Tensor) or hasattr(self.child, "location"):
-            raise TypeError("float_precision() needs the value here: call .get() first")
+            raise TypeError(tr("float_precision() needs the value here: call .get() first"))
         return (self.child.double() / self.scale).to(self.dtype)
 
     float_prec = float_precision
@@ -131,16 +139,19 @@ class FixedPrecisionTensor:
         check_protocol(protocol)
         if field not in (None, 2**64) or dtype not in (None, "long", torch.int64):
             raise ValueError(
-                "shares live in the ring of 2**64 (int64): leave field and dtype at their defaults"
+                tr(
+                    "shares live in the ring of 2**64 (int64): leave field and dtype at "
+                    "their defaults"
+                )
             )
         if unused.keys() - {"no_wrap"}:
-            raise TypeError(f"share() got unexpected arguments {sorted(unused)}")
+            raise TypeError(tr("share() got unexpected arguments {value}", value=sorted(unused)))
         if isinstance(self.child, AdditiveSharingTensor):
-            raise ValueError("this value is already shared")
+            raise ValueError(tr("this value is already shared"))
         shared = self._new(AdditiveSharingTensor.share(self.child, workers, crypto_provider))
         if requires_grad:
             if _record_gradients is None:
-                raise RuntimeError("import federated first: it sets up gradients of shares")
+                raise RuntimeError(tr("import federated first: it sets up gradients of shares"))
             return _record_gradients(shared)
         return shared
 
@@ -168,7 +179,13 @@ class FixedPrecisionTensor:
 
     def _same(self, other: FixedPrecisionTensor) -> None:
         if other.precision != self.precision:
-            raise ValueError(f"precisions differ: {self.precision} and {other.precision}")
+            raise ValueError(
+                tr(
+                    "precisions differ: {precision} and {precision_2}",
+                    precision=self.precision,
+                    precision_2=other.precision,
+                )
+            )
 
     def _operand(self, other: Any) -> Any:
         """The integers of `other`: its child, or the encoding of a public value."""
@@ -206,7 +223,7 @@ class FixedPrecisionTensor:
 
     def __pow__(self, power: int) -> FixedPrecisionTensor:
         if power != 2:
-            raise NotImplementedError("only squares (** 2) of fixed-precision values work")
+            raise NotImplementedError(tr("only squares (** 2) of fixed-precision values work"))
         return self * self
 
     def _product(self, other: Any, op: Any) -> FixedPrecisionTensor:
@@ -231,10 +248,10 @@ class FixedPrecisionTensor:
 
     def __truediv__(self, other: Any) -> FixedPrecisionTensor:
         if isinstance(other, (FixedPrecisionTensor, torch.Tensor)):
-            raise TypeError("fixed-precision values can only be divided by a public number")
+            raise TypeError(tr("fixed-precision values can only be divided by a public number"))
         if isinstance(other, int) and not isinstance(other, bool):
             if other == 0:
-                raise ZeroDivisionError("division of a fixed-precision value by zero")
+                raise ZeroDivisionError(tr("division of a fixed-precision value by zero"))
             return self._new(truncate(self.child, other))
         return self * (1.0 / other)
 
@@ -324,7 +341,7 @@ class FixedPrecisionTensor:
     @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None):
         if _torch_functions is None:
-            raise RuntimeError("import federated first: it sets up torch functions on shares")
+            raise RuntimeError(tr("import federated first: it sets up torch functions on shares"))
         return _torch_functions(func, args, kwargs or {})
 
 

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from federated.language import tr
+
 # Flower reports usage to its authors unless told not to; our lessons send nothing anywhere.
 os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")
 
@@ -36,7 +38,7 @@ try:
     from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
 except ImportError as error:  # pragma: no cover - depends on the installation
     raise ImportError(
-        "federated.flower needs Flower: pip install 'federated[flower]' (or `make install`)"
+        tr("federated.flower needs Flower: pip install 'federated[flower]' (or `make install`)")
     ) from error
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -61,8 +63,12 @@ def load_arrays(model: nn.Module, arrays: list[np.ndarray]) -> nn.Module:
     keys = list(model.state_dict())
     if len(keys) != len(arrays):
         raise ValueError(
-            f"got {len(arrays)} arrays for a model with {len(keys)} tensors; "
-            "was it made by the same model function?"
+            tr(
+                "got {arrays_count} arrays for a model with {keys_count} tensors; was it "
+                "made by the same model function?",
+                arrays_count=len(arrays),
+                keys_count=len(keys),
+            )
         )
     state = {k: torch.from_numpy(np.asarray(a).copy()) for k, a in zip(keys, arrays)}
     model.load_state_dict(state)
@@ -171,7 +177,7 @@ def server_app(
     fixed-clipping DP. `on_finish(model, history)` receives the final model.
     """
     if rounds < 1 or clients < 1:
-        raise ValueError("server_app needs at least one round and one client")
+        raise ValueError(tr("server_app needs at least one round and one client"))
     history = history if history is not None else History()
     torch.manual_seed(seed)
     initial = to_arrays(model_fn())
@@ -226,27 +232,35 @@ def server_app(
     return app
 
 
-def simulate(client: ClientApp, server: ServerApp, clients: int, *, cpus: int = 1) -> None:
-    """Run the apps in Flower's simulation engine (Ray), `clients` virtual nodes, on `cpus`
-    CPUs of this machine, one ClientApp at a time per CPU. Ray's raylet gives up if its
-    helper agent takes over 15 s to start, which happens on a crowded machine
-    (ray-project/ray#65983); a Ray started earlier with `ray.init` is reused."""
+def simulate(
+    client: ClientApp, server: ServerApp, clients: int, *, cpus: int = 1, timeout: float = 300.0
+) -> None:
+    """Run the apps in Flower's simulation engine: `clients` virtual nodes on a Ray cluster
+    of `cpus` CPUs on this machine (one ClientApp at a time per CPU), started here for this
+    run (in at most `timeout` s) and stopped when it ends, also when it fails."""
     from flwr.simulation import run_simulation
 
+    from federated.flower_deploy import LocalRay
+
     quiet()
-    run_simulation(
-        server_app=server,
-        client_app=client,
-        num_supernodes=clients,
-        backend_config={
-            "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-            # Ray's processes talk over loopback only
-            "init_args": {
-                "_node_ip_address": "127.0.0.1",
-                "num_cpus": cpus,
-                "num_gpus": 0,
-                "logging_level": "ERROR",
-                "log_to_driver": False,
-            },
-        },
+    FLOWER_LOGGER.addFilter(_run_simulation_notice)
+    try:
+        with LocalRay(cpus, timeout=timeout) as cluster:
+            cluster.connect()  # Flower's engine uses the Ray this process is connected to
+            run_simulation(
+                server_app=server,
+                client_app=client,
+                num_supernodes=clients,
+                backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}},
+            )
+    finally:
+        FLOWER_LOGGER.removeFilter(_run_simulation_notice)
+
+
+def _run_simulation_notice(record: logging.LogRecord) -> bool:
+    """Flower 1.42 marks `run_simulation` deprecated in favour of `flwr run`, which needs the
+    app written to disk as a deployment does (lesson 11 shows it); a learner calling
+    `simulate` is not the one to act on that notice, so it is not shown."""
+    return not (
+        str(record.msg).startswith("DEPRECATED FEATURE") and "run_simulation" in str(record.args)
     )

@@ -20,6 +20,7 @@ from federated import module as _module
 from federated import shared_models
 from federated.contract import Worker
 from federated.errors import NotRemoteError
+from federated.language import tr
 from federated.optim import check_state_location
 from federated.virtual_worker import VirtualWorker
 
@@ -31,13 +32,15 @@ every tensor and pointer here."""
 def _send(self: torch.Tensor, worker: Worker) -> torch.Tensor:
     """Send a copy of this tensor to `worker`; returns a pointer to it."""
     if not callable(getattr(worker, "receive", None)):
-        raise TypeError(f"send() needs a worker, e.g. x.send(bob), not {worker!r}")
+        raise TypeError(
+            tr("send() needs a worker, e.g. x.send(bob), not {value}", value=repr(worker))
+        )
     return worker.receive(self)
 
 
 def _get(self: torch.Tensor) -> torch.Tensor:
     raise NotRemoteError(
-        "This tensor is already here on your machine (it is not a pointer): nothing to get."
+        tr("This tensor is already here on your machine (it is not a pointer): nothing to get.")
     )
 
 
@@ -49,7 +52,7 @@ def _copy(self: torch.Tensor) -> torch.Tensor:
 def _tag(self: torch.Tensor, *tags: str) -> torch.Tensor:
     """Add search tags (`x.tag("#patients")`), read by `VirtualWorker(..., data=...)`."""
     if not all(isinstance(t, str) for t in tags):
-        raise TypeError(f"tags are strings such as '#patients', got {tags!r}")
+        raise TypeError(tr("tags are strings such as '#patients', got {value}", value=repr(tags)))
     setattr(self, "tags", (*getattr(self, "tags", ()), *tags))  # noqa: B010 - not a Tensor field
     return self
 
@@ -57,7 +60,7 @@ def _tag(self: torch.Tensor, *tags: str) -> torch.Tensor:
 def _describe(self: torch.Tensor, description: str) -> torch.Tensor:
     """Say what this data is, for whoever finds it by `search`."""
     if not isinstance(description, str):
-        raise TypeError("describe() takes a string")
+        raise TypeError(tr("describe() takes a string"))
     setattr(self, "description", description)  # noqa: B010 - not a Tensor field
     return self
 
@@ -123,7 +126,7 @@ class TorchHook:
 
     def __init__(self, torch_module: ModuleType) -> None:
         if torch_module is not torch:
-            raise TypeError("TorchHook expects the torch module itself: sy.TorchHook(torch)")
+            raise TypeError(tr("TorchHook expects the torch module itself: sy.TorchHook(torch)"))
         self.torch = torch_module
         self.local_worker = local_worker
         if hooked():
@@ -131,7 +134,13 @@ class TorchHook:
         for cls, methods in _ADDED.items():
             clashes = [name for name in methods if name in vars(cls)]
             if clashes:
-                raise RuntimeError(f"{cls.__name__} already has {clashes}: not overwriting")
+                raise RuntimeError(
+                    tr(
+                        "{cls} already has {names}: not overwriting",
+                        cls=cls.__name__,
+                        names=clashes,
+                    )
+                )
         for cls, methods in _ADDED.items():
             for name, method in methods.items():
                 setattr(cls, name, method)

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from federated.language import tr
 from federated.protocol import QuotaExceededError
 
 
@@ -60,10 +61,17 @@ class Ledger:
             count, size = count + len(items), size + sum(b for _, b in items)
         if count > self.max_objects or size > self.max_bytes:
             raise QuotaExceededError(
-                f"{worker} keeps at most {self.max_objects} objects and "
-                f"{self.max_bytes / 2**20:.0f} MB for each caller; this call would leave you "
-                f"{count} objects and {size / 2**20:.1f} MB. Nothing was kept: free or "
-                f"fetch what you no longer need (drop its pointers) and try again."
+                tr(
+                    "{worker} keeps at most {max_objects} objects and {limit_mb} MB for each "
+                    "caller; this call would leave you {count} objects and {used_mb} MB. "
+                    "Nothing was kept: free or fetch what you no longer need (drop its "
+                    "pointers) and try again.",
+                    worker=worker,
+                    max_objects=self.max_objects,
+                    limit_mb=format(self.max_bytes / 2**20, ".0f"),
+                    count=count,
+                    used_mb=format(size / 2**20, ".1f"),
+                )
             )
         for obj_id, b in items:
             self._made_by[obj_id] = (caller, b)

@@ -16,6 +16,7 @@ from torch import nn
 from torch._C import DisableTorchFunctionSubclass
 
 from federated.errors import NotRemoteError, StalePointerError, WorkerMismatchError
+from federated.language import tr
 from federated.pointer import PointerTensor
 
 if TYPE_CHECKING:
@@ -56,15 +57,21 @@ def _location_of(pairs: list[tuple[torch.Tensor, bool]]) -> Worker | None:
 def send(module: nn.Module, worker: Worker) -> nn.Module:
     """Move every parameter and buffer to `worker`; returns the same model."""
     if not hasattr(worker, "register"):
-        raise TypeError(f"send() needs a worker, e.g. model.send(bob), not {worker!r}")
+        raise TypeError(
+            tr("send() needs a worker, e.g. model.send(bob), not {value}", value=repr(worker))
+        )
     pairs = tensors(module)
     where = _location_of(pairs)
     if where is worker:
         return module
     if where is not None:
         raise WorkerMismatchError(
-            f"This model is on {where.id}, not here. To take it to {worker.id} use "
-            f"`model.move({worker.id})`, or `model.get()` it first."
+            tr(
+                "This model is on {where}, not here. To take it to {worker} use "
+                "`model.move({worker})`, or `model.get()` it first.",
+                where=where.id,
+                worker=worker.id,
+            )
         )
     swapped: list[tuple[PointerTensor, torch.Tensor]] = []
     try:
@@ -91,14 +98,14 @@ def _pointers(module: nn.Module) -> list[tuple[PointerTensor, bool]]:
     pairs = tensors(module)
     pointers = [(t, p) for t, p in pairs if isinstance(t, PointerTensor)]
     if not pointers:
-        raise NotRemoteError("This model is already here on your machine: nothing to get.")
+        raise NotRemoteError(tr("This model is already here on your machine: nothing to get."))
     if len(pointers) != len(pairs):
-        raise WorkerMismatchError("Part of this model is here and part on a worker.")
+        raise WorkerMismatchError(tr("Part of this model is here and part on a worker."))
     where = pointers[0][0].location
     for t, _ in pointers:
         t._check_live()
         if t.location is not where:
-            raise WorkerMismatchError("This model's parameters are on different workers.")
+            raise WorkerMismatchError(tr("This model's parameters are on different workers."))
     return pointers
 
 
@@ -110,7 +117,9 @@ def get(module: nn.Module) -> nn.Module:
     with DisableTorchFunctionSubclass():  # swap_tensors asks the pointers questions
         for (t, is_param), value in zip(pairs, values):
             if isinstance(value, PointerTensor):
-                raise StalePointerError("model.get() on a chain of pointers: remote_get() first")
+                raise StalePointerError(
+                    tr("model.get() on a chain of pointers: remote_get() first")
+                )
             if is_param:  # a new Parameter detaches: the worker's graph stays the worker's
                 local = nn.Parameter(value, requires_grad=value.requires_grad)
                 local.grad = value.grad

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from federated.errors import WorkerMismatchError
+from federated.language import tr
 from federated.pointer import PointerTensor, optimizer_message
 
 
@@ -37,10 +38,15 @@ class Optims:
 
     def __init__(self, workers: Iterable[Any], optim: torch.optim.Optimizer) -> None:
         if not isinstance(optim, torch.optim.Optimizer):
-            raise TypeError(f"optim must be a torch.optim optimizer, not {type(optim).__name__}")
+            raise TypeError(
+                tr(
+                    "optim must be a torch.optim optimizer, not {kind}",
+                    kind=type(optim).__name__,
+                )
+            )
         ids = [_worker_id(w) for w in workers]
         if not ids or len(set(ids)) != len(ids):
-            raise ValueError(f"Optims needs distinct worker ids, got {ids}")
+            raise ValueError(tr("Optims needs distinct worker ids, got {ids}", ids=ids))
         self.pattern = optim
         self.optimizers: dict[str, torch.optim.Optimizer] = {i: self._fresh() for i in ids}
 
@@ -55,8 +61,12 @@ class Optims:
             return self.optimizers[key]
         except KeyError:
             raise KeyError(
-                f"Optims has no optimizer for {key!r}; it was made for "
-                f"{sorted(self.optimizers)}. Pass every worker id when creating it."
+                tr(
+                    "Optims has no optimizer for {key}; it was made for {ids}. Pass every "
+                    "worker id when creating it.",
+                    key=repr(key),
+                    ids=sorted(self.optimizers),
+                )
             ) from None
 
     def __repr__(self) -> str:

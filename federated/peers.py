@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from federated.access import read_token, stderr
+from federated.language import tr
 from federated.protocol import ProtocolError
 from federated.remote import RemoteWorker
 
@@ -36,9 +37,11 @@ def parse_named(values: list[str] | None, flag: str) -> dict[str, str]:
     for value in values or []:
         name, sep, rest = value.partition("=")
         if not sep or not name or not rest:
-            raise SystemExit(f"{flag} takes NAME=VALUE, got {value!r}")
+            raise SystemExit(
+                tr("{flag} takes NAME=VALUE, got {value}", flag=flag, value=repr(value))
+            )
         if name in out:
-            raise SystemExit(f"{flag} {name} is given twice")
+            raise SystemExit(tr("{flag} {name} is given twice", flag=flag, name=name))
         out[name] = rest
     return out
 
@@ -46,7 +49,7 @@ def parse_named(values: list[str] | None, flag: str) -> dict[str, str]:
 def parse_address(text: str, flag: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit():
-        raise SystemExit(f"{flag} takes NAME=HOST:PORT, got {text!r}")
+        raise SystemExit(tr("{flag} takes NAME=HOST:PORT, got {text}", flag=flag, text=repr(text)))
     return host.strip("[]"), int(port)
 
 
@@ -60,7 +63,9 @@ class Peers:
     def __init__(self, peers: list[Peer], own_id: str, boot: int, timeout: float) -> None:
         for peer in peers:
             if peer.name == own_id:
-                raise SystemExit(f"--peer {peer.name}: a worker cannot be its own peer")
+                raise SystemExit(
+                    tr("--peer {name}: a worker cannot be its own peer", name=peer.name)
+                )
         self._config = {p.name: p for p in peers}
         self.own_id, self.boot, self.timeout = own_id, boot, timeout
         self._clients: dict[str, RemoteWorker] = {}
@@ -76,8 +81,14 @@ class Peers:
         if not isinstance(name, str) or name not in self._config:
             configured = ", ".join(self._config) or "none"
             raise PermissionError(
-                f"{self.own_id} has no peer named {name!r} (configured: {configured}). Its "
-                f"operator adds one with --peer NAME=HOST:PORT --peer-token-file NAME=FILE."
+                tr(
+                    "{own_id} has no peer named {name} (configured: {configured}). Its "
+                    "operator adds one with --peer NAME=HOST:PORT --peer-token-file "
+                    "NAME=FILE.",
+                    own_id=self.own_id,
+                    name=repr(name),
+                    configured=configured,
+                )
             )
         with self._lock:
             client = self._clients.get(name)
@@ -96,14 +107,25 @@ class Peers:
                 if identity.get("boot") == self.boot:
                     client.close()
                     raise ProtocolError(
-                        f"peer {name} at {peer.host}:{peer.port} is "
-                        f"{self.own_id} itself: a worker cannot be its own peer"
+                        tr(
+                            "peer {name} at {host}:{port} is {own_id} itself: a worker "
+                            "cannot be its own peer",
+                            name=name,
+                            host=peer.host,
+                            port=peer.port,
+                            own_id=self.own_id,
+                        )
                     )
                 if identity.get("id") != name:
                     client.close()
                     raise ProtocolError(
-                        f"peer {name} at {peer.host}:{peer.port} says it is "
-                        f"{identity.get('id')!r}: check --peer {name}"
+                        tr(
+                            "peer {name} at {host}:{port} says it is {value}: check --peer {name}",
+                            name=name,
+                            host=peer.host,
+                            port=peer.port,
+                            value=repr(identity.get("id")),
+                        )
                     )
                 self._clients[name] = client
             return client
@@ -133,7 +155,9 @@ def peers_from_flags(
     roots = parse_named(tls_roots, "--peer-tls-root")
     for name in (*tokens, *roots):
         if name not in where:
-            raise SystemExit(f"{name} has a token or certificate but no --peer {name}=HOST:PORT")
+            raise SystemExit(
+                tr("{name} has a token or certificate but no --peer {name}=HOST:PORT", name=name)
+            )
     peers = []
     for name, text in where.items():
         host, port = parse_address(text, "--peer")

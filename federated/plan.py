@@ -39,6 +39,7 @@ from torch import nn
 
 from federated import protocol
 from federated.errors import FederatedError
+from federated.language import tr
 from federated.pointer import PointerTensor
 from federated.protocol import ProtocolError, Ref
 
@@ -58,7 +59,7 @@ class State:
 
     def __init__(self, tensors: Sequence[torch.Tensor]) -> None:
         if not all(isinstance(t, torch.Tensor) for t in tensors):
-            raise TypeError("a plan's state is a tuple of tensors, e.g. state=(torch.ones(1),)")
+            raise TypeError(tr("a plan's state is a tuple of tensors, e.g. state=(torch.ones(1),)"))
         self.tensors = tuple(tensors)
 
     def read(self) -> tuple[torch.Tensor, ...]:
@@ -96,7 +97,7 @@ class PlanGraph:
     def from_json(cls, header: Any, tensors: dict[str, torch.Tensor]) -> PlanGraph:
         """Read and check a plan; ProtocolError (and nothing kept) if anything is off."""
         if not isinstance(header, dict):
-            raise ProtocolError("a plan is a JSON object")
+            raise ProtocolError(tr("a plan is a JSON object"))
         inputs, n_state, ops = header.get("inputs"), header.get("state"), header.get("ops")
         if (
             type(inputs) is not int
@@ -104,13 +105,15 @@ class PlanGraph:
             or not 0 <= inputs <= 64
             or not 0 <= n_state <= 4096
         ):
-            raise ProtocolError("a plan names how many inputs and state tensors it has")
+            raise ProtocolError(tr("a plan names how many inputs and state tensors it has"))
         if not isinstance(ops, list) or len(ops) > MAX_OPS:
-            raise ProtocolError(f"a plan's ops are a list of at most {MAX_OPS} operations")
+            raise ProtocolError(
+                tr("a plan's ops are a list of at most {max_ops} operations", max_ops=MAX_OPS)
+            )
         state = []
         for i in range(n_state):
             if f"s{i}" not in tensors:
-                raise ProtocolError(f"state tensor s{i} missing")
+                raise ProtocolError(tr("state tensor s{i} missing", i=i))
             state.append(tensors[f"s{i}"])
         slots = inputs + n_state
         for index, op in enumerate(ops):
@@ -133,9 +136,15 @@ class PlanGraph:
         (also when an operation fails halfway).
         """
         if len(args) != self.inputs:
-            raise PlanError(f"this plan takes {self.inputs} tensor(s), got {len(args)}")
+            raise PlanError(
+                tr(
+                    "this plan takes {inputs} tensor(s), got {args_count}",
+                    inputs=self.inputs,
+                    args_count=len(args),
+                )
+            )
         if len(state) != len(self.state):
-            raise PlanError("the plan's state does not match its graph")
+            raise PlanError(tr("the plan's state does not match its graph"))
         slots = [] if slots is None else slots
         slots.extend([*args, *state])
 
@@ -156,7 +165,7 @@ class PlanGraph:
 def _check_op(op: Any, slots: int, index: int) -> None:
     """An operation names an allowed torch function and only slots made before it."""
     if not isinstance(op, dict) or not isinstance(op.get("op"), str):
-        raise ProtocolError(f"operation {index} is not {{'op': name, 'args': ...}}")
+        raise ProtocolError(tr("operation {index} is not {'op': name, 'args': ...}", index=index))
     if op["op"] == _ITEM:
         if (
             set(op) != {"op", "of", "index"}
@@ -164,21 +173,29 @@ def _check_op(op: Any, slots: int, index: int) -> None:
             or not 0 <= op["of"] < slots
             or type(op["index"]) is not int
         ):
-            raise ProtocolError(f"operation {index}: $item takes a slot and an index")
+            raise ProtocolError(
+                tr("operation {index}: $item takes a slot and an index", index=index)
+            )
         return
     if not set(op) <= {"op", "args", "kwargs"}:
-        raise ProtocolError(f"operation {index} has unknown fields {sorted(set(op))}")
+        raise ProtocolError(
+            tr("operation {index} has unknown fields {value}", index=index, value=sorted(set(op)))
+        )
     try:
         protocol.op_func(op["op"])
     except ProtocolError:
         raise ProtocolError(
-            f"operation {index}: {op['op']!r} is not an operation a worker "
-            f"runs; a plan may hold only allow-listed torch operations"
+            tr(
+                "operation {index}: {value} is not an operation a worker runs; a plan "
+                "may hold only allow-listed torch operations",
+                index=index,
+                value=repr(op["op"]),
+            )
         ) from None
     args = protocol.decode(op.get("args", {"$tuple": []}), _slot_checker(slots))
     kwargs = protocol.decode(op.get("kwargs", {"$dict": []}), _slot_checker(slots))
     if not isinstance(args, tuple) or not isinstance(kwargs, dict):
-        raise ProtocolError(f"operation {index}: args is a tuple and kwargs a dict")
+        raise ProtocolError(tr("operation {index}: args is a tuple and kwargs a dict", index=index))
 
 
 def _check_refs(value: Any, slots: int) -> None:
@@ -188,7 +205,7 @@ def _check_refs(value: Any, slots: int) -> None:
 def _slot_checker(slots: int) -> Callable[[int], Any]:
     def check(k: int) -> Any:
         if not 0 <= k < slots:
-            raise ProtocolError(f"a plan refers to slot {k}, which does not exist yet")
+            raise ProtocolError(tr("a plan refers to slot {k}, which does not exist yet", k=k))
         return Ref(k)
 
     return check
@@ -196,7 +213,7 @@ def _slot_checker(slots: int) -> Callable[[int], Any]:
 
 def _item(value: Any, index: int) -> Any:
     if not isinstance(value, (tuple, list)) or not -len(value) <= index < len(value):
-        raise ProtocolError("$item takes an element of a tuple result")
+        raise ProtocolError(tr("$item takes an element of a tuple result"))
     return value[index]
 
 
@@ -251,7 +268,9 @@ def _tensor_method(node: fx.Node, values: list[Any]) -> tuple[Callable[..., Any]
     if node.op == "call_method":
         func = getattr(torch.Tensor, str(target), None)
         if func is None or not callable(func):
-            raise PlanError(f"`.{target}()` is not a tensor method, so it cannot be in a plan")
+            raise PlanError(
+                tr("`.{target}()` is not a tensor method, so it cannot be in a plan", target=target)
+            )
         return func, order
     tensor_first = bool(values) and isinstance(values[0], torch.Tensor)
     if target in _BINARY:
@@ -275,10 +294,14 @@ def _tensor_method(node: fx.Node, values: list[Any]) -> tuple[Callable[..., Any]
         descriptor = getattr(torch.Tensor, attr, None) if isinstance(attr, str) else None
         getter = getattr(descriptor, "__get__", None)
         if getter is None or callable(descriptor):
-            raise PlanError(f"a plan may read tensor attributes only, not {attr!r}")
+            raise PlanError(
+                tr("a plan may read tensor attributes only, not {attr}", attr=repr(attr))
+            )
         return getter, [0]
     if not callable(target):
-        raise PlanError(f"`{target}` cannot be in a plan (only tensor operations)")
+        raise PlanError(
+            tr("`{target}` cannot be in a plan (only tensor operations)", target=target)
+        )
     return target, order
 
 
@@ -311,9 +334,13 @@ def trace(
                 graph = tracer.trace(function, concrete_args=concrete)
     except Exception as error:  # fx's TraceError, or a proxy used as a Python value
         raise PlanError(
-            f"this function cannot be traced into a plan ({type(error).__name__}: {error}). "
-            "A plan is a straight line of tensor operations: no `if` or loop on tensor "
-            "values, no conversion of a tensor to Python values."
+            tr(
+                "this function cannot be traced into a plan ({kind}: {error}). A plan is "
+                "a straight line of tensor operations: no `if` or loop on tensor values, "
+                "no conversion of a tensor to Python values.",
+                kind=type(error).__name__,
+                error=error,
+            )
         ) from None
     return _convert(graph, tracer.root, list(args), list(state))
 
@@ -329,8 +356,12 @@ def _convert(
     placeholders = [n for n in graph.nodes if n.op == "placeholder"]
     if len(placeholders) - len(args) not in (0, 1):  # one more: the concrete state
         raise PlanError(
-            f"build the plan with one example tensor per argument "
-            f"({len(placeholders)} expected, {len(args)} given)"
+            tr(
+                "build the plan with one example tensor per argument "
+                "({placeholders_count} expected, {args_count} given)",
+                placeholders_count=len(placeholders),
+                args_count=len(args),
+            )
         )
     values.update(zip(placeholders, args))
     live = set(placeholders[: len(args)])  # nodes whose value will live on the worker
@@ -346,12 +377,16 @@ def _convert(
             for part in str(node.target).split("."):
                 obj = getattr(obj, part)
             if not isinstance(obj, torch.Tensor):
-                raise PlanError(f"a plan can carry tensors only, not {type(obj).__name__}")
+                raise PlanError(
+                    tr("a plan can carry tensors only, not {kind}", kind=type(obj).__name__)
+                )
             values[node], carried[node] = obj, obj
             live.add(node)
             continue
         if node.op not in ("call_function", "call_method"):
-            raise PlanError(f"`{node.target}` cannot be in a plan (only tensor operations)")
+            raise PlanError(
+                tr("`{target}` cannot be in a plan (only tensor operations)", target=node.target)
+            )
         arg_values = list(_map_nodes(node.args, values.__getitem__))
         kwargs = _map_nodes(dict(node.kwargs), values.__getitem__)
         source = arg_values[0] if arg_values else None
@@ -363,7 +398,7 @@ def _convert(
             continue
         if not any(n in live for n in node.all_input_nodes):
             if node.op != "call_function" or not _plain(node.target):
-                raise PlanError(f"`{node.target}` cannot be in a plan")
+                raise PlanError(tr("`{target}` cannot be in a plan", target=node.target))
             values[node] = node.target(*arg_values, **kwargs)
             continue  # arithmetic on shapes: fixed at build time
         func, order = _tensor_method(node, arg_values)
@@ -372,13 +407,18 @@ def _convert(
             if func in _METADATA or (node.target is getattr and arg_values[1] in _METADATA_ATTRS):
                 continue  # a shape or dtype: fixed at build time, as in any trace
             raise PlanError(
-                f"`{getattr(func, '__name__', func)}` turns a tensor into a plain Python "
-                "value, which a plan would fix at build time. Keep the result a tensor."
+                tr(
+                    "`{value}` turns a tensor into a plain Python value, which a plan would "
+                    "fix at build time. Keep the result a tensor.",
+                    value=getattr(func, "__name__", func),
+                )
             )
         if not _allowed(func):
             raise PlanError(
-                f"`{getattr(func, '__name__', func)}` is not an operation a "
-                "worker may run, so it cannot be in a plan"
+                tr(
+                    "`{value}` is not an operation a worker may run, so it cannot be in a plan",
+                    value=getattr(func, "__name__", func),
+                )
             )
         live.add(node)
         steps.append((node, func))
@@ -412,7 +452,7 @@ def _convert(
     try:
         out = protocol.encode(wire(output), _no_tensor)
     except ProtocolError:
-        raise PlanError("a plan returns tensors, or tuples and lists of them") from None
+        raise PlanError(tr("a plan returns tensors, or tuples and lists of them")) from None
     kept = list({id(t): t for t in carried.values()}.values())
     return PlanGraph(len(args), kept, ops, out)
 
@@ -452,7 +492,7 @@ def _holds_tensor(value: Any) -> bool:
 
 
 def _no_tensor(value: Any) -> Any:
-    raise PlanError("a tensor made at build time must be part of the plan's state")
+    raise PlanError(tr("a tensor made at build time must be part of the plan's state"))
 
 
 # ---- plans kept by workers -------------------------------------------------------------------
@@ -481,8 +521,12 @@ def keep(
     graph = PlanGraph.from_json(header, tensors)
     if len(_KEPT.get(worker, {})) >= MAX_KEPT:
         raise PlanError(
-            f"{getattr(worker, 'id', worker)} keeps {MAX_KEPT} plans already, the most it "
-            "keeps at once: free plans you no longer need before sending more"
+            tr(
+                "{value} keeps {max_kept} plans already, the most it keeps at once: free "
+                "plans you no longer need before sending more",
+                value=getattr(worker, "id", worker),
+                max_kept=MAX_KEPT,
+            )
         )
     kept = _Kept(graph, [hold(t) for t in graph.state])
     plan_id = next(_NEXT_ID)
@@ -503,8 +547,11 @@ def run_kept(
     kept = _KEPT.get(worker, {}).get(plan_id) if type(plan_id) is int else None
     if kept is None:
         raise PlanError(
-            f"{getattr(worker, 'id', worker)} holds no plan {plan_id!r}: send it "
-            "first with `plan.send(worker)`"
+            tr(
+                "{value} holds no plan {plan_id}: send it first with `plan.send(worker)`",
+                value=getattr(worker, "id", worker),
+                plan_id=repr(plan_id),
+            )
         )
     known = {h.id_at_location for h in (*args, *kept.state)}
     slots: list[Any] = []  # filled as the plan runs, so a failure can free what it made
@@ -564,19 +611,31 @@ class PlanPointer:
 
     def __call__(self, *args: Any) -> Any:
         if len(args) != self.inputs:
-            raise PlanError(f"this plan takes {self.inputs} pointer(s), got {len(args)}")
+            raise PlanError(
+                tr(
+                    "this plan takes {inputs} pointer(s), got {args_count}",
+                    inputs=self.inputs,
+                    args_count=len(args),
+                )
+            )
         for a in args:
             if not isinstance(a, PointerTensor):
                 raise PlanError(
-                    f"a plan on {self.location.id} runs on pointers to data "
-                    f"there; send the tensor first: `x.send({self.location.id})`"
+                    tr(
+                        "a plan on {worker} runs on pointers to data there; send the tensor "
+                        "first: `x.send({worker})`",
+                        worker=self.location.id,
+                    )
                 )
             a._check_live()
             if a.location is not self.location:
                 raise PlanError(
-                    f"the plan is on {self.location.id} but an argument is on "
-                    f"{a.location.id}: send the plan there too, "
-                    f"`plan.send({a.location.id})`"
+                    tr(
+                        "the plan is on {worker} but an argument is on {worker_2}: send the plan "
+                        "there too, `plan.send({worker_2})`",
+                        worker=self.location.id,
+                        worker_2=a.location.id,
+                    )
                 )
         if hasattr(self.location, "request"):  # a worker server: one message
             reply, _ = self.location.request(
@@ -609,7 +668,7 @@ class PlanPointer:
 
 
 def _no_ref(obj_id: int) -> Any:
-    raise ProtocolError("a reply may not name objects without describing them")
+    raise ProtocolError(tr("a reply may not name objects without describing them"))
 
 
 def send_graph(graph: PlanGraph, worker: Any) -> PlanPointer:
@@ -664,7 +723,7 @@ class Plan(nn.Module):
 
     def forward(self, *args: Any) -> Any:
         if self._function is None:
-            raise NotImplementedError("define forward(self, ...) in your Plan subclass")
+            raise NotImplementedError(tr("define forward(self, ...) in your Plan subclass"))
         if self._state.tensors:
             return self._function(*args, self._state)
         return self._function(*args)
@@ -675,7 +734,7 @@ class Plan(nn.Module):
             isinstance(a, torch.Tensor) and not isinstance(a, PointerTensor) for a in args
         ):
             raise PlanError(
-                "build a plan with local example tensors, e.g. plan.build(torch.zeros(1, 4))"
+                tr("build a plan with local example tensors, e.g. plan.build(torch.zeros(1, 4))")
             )
         if self._function is not None:
             graph = trace(self._function, args, self._state.tensors)
@@ -687,9 +746,11 @@ class Plan(nn.Module):
     def send(self, *workers: Any) -> PlanPointer:
         """Send the plan to each worker; returns a pointer to it (the last one's)."""
         if self.graph is None:
-            raise PlanError(f"build the plan first: {self.name}.build(example_tensor)")
+            raise PlanError(
+                tr("build the plan first: {name}.build(example_tensor)", name=self.name)
+            )
         if not workers:
-            raise PlanError("send() needs a worker, e.g. plan.send(bob)")
+            raise PlanError(tr("send() needs a worker, e.g. plan.send(bob)"))
         pointer = None
         for worker in workers:
             pointer = send_graph(self.graph, worker)
@@ -703,7 +764,11 @@ class Plan(nn.Module):
             sent = self._sent.get(id(where))
             if sent is None or sent.location is not where:
                 raise PlanError(
-                    f"{self.name} is not on {where.id}: `{self.name}.send({where.id})` first"
+                    tr(
+                        "{name} is not on {where}: `{name}.send({where})` first",
+                        name=self.name,
+                        where=where.id,
+                    )
                 )
             return sent(*args)
         if self.graph is None:

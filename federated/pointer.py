@@ -25,6 +25,7 @@ from federated.errors import (
     StalePointerError,
     WorkerMismatchError,
 )
+from federated.language import tr
 from federated.policy import func_name
 
 if TYPE_CHECKING:
@@ -46,8 +47,12 @@ def _answer_here(func: Callable[..., Any], args: tuple, kwargs: dict | None) -> 
 
 def _refuse(func: Callable[..., Any], args: tuple, kwargs: dict | None) -> Any:
     raise RevealError(
-        f"`{func_name(func)}` would copy a value from {args[0].location.id} to your "
-        "machine. Call `.get()` on the pointer first if you are allowed to."
+        tr(
+            "`{func}` would copy a value from {worker} to your machine. Call `.get()` on "
+            "the pointer first if you are allowed to.",
+            func=func_name(func),
+            worker=args[0].location.id,
+        )
     )
 
 
@@ -205,8 +210,12 @@ class PointerTensor(torch.Tensor):
 
     def _stale(self) -> StalePointerError:
         return StalePointerError(
-            f"{self!r} can no longer be used: its object was {self._gone}. "
-            "Use the pointer that call returned instead."
+            tr(
+                "{pointer} can no longer be used: its object was {reason}. Use the pointer "
+                "that call returned instead.",
+                pointer=repr(self),
+                reason=_reason(self._gone or ""),
+            )
         )
 
     # ---- moving values between here and the workers -------------------------------------
@@ -260,7 +269,8 @@ class PointerTensor(torch.Tensor):
 
     @grad.setter
     def grad(self, value: PointerTensor | None) -> None:
-        self._check_live()
+        if self._gone is not None:
+            raise self._stale()
         self._grad_pointer = None  # what it pointed to is no longer our gradient
         args = (self, value)
         where = self.location if value is None else _common_location(SET_GRAD, args, None)
@@ -317,7 +327,9 @@ class PointerTensor(torch.Tensor):
     def __torch_dispatch__(  # type: ignore[override]
         cls, func: Any, types: Any, args: Any = (), kwargs: Any = None
     ) -> Any:
-        raise RuntimeError(f"internal error: a pointer reached the dispatcher in {func}")
+        raise RuntimeError(
+            tr("internal error: a pointer reached the dispatcher in {func}", func=func)
+        )
 
     @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None):
@@ -355,20 +367,38 @@ def _common_location(func: Callable[..., Any], args: tuple, kwargs: dict | None)
         elif isinstance(a, torch.Tensor):
             local = a
     if first is None:
-        raise TypeError(f"`{func_name(func)}` was called with no live pointer")
+        raise TypeError(tr("`{func}` was called with no live pointer", func=func_name(func)))
     if local is not None:
         raise LocalTensorError(_local_message(func, first, local))
     return first.location
 
 
+def _reason(gone: str) -> str:
+    """Why a pointer retired, in the learner's language (the reasons `_retire` is given)."""
+    sent = "sent to "
+    if gone.startswith(sent):
+        return tr("sent to {worker}", worker=gone[len(sent) :])
+    known = {
+        "fetched": lambda: tr("fetched"),
+        "reshaped": lambda: tr("reshaped"),
+        "not sent": lambda: tr("not sent"),
+        "handed to the caller": lambda: tr("handed to the caller"),
+    }
+    return known[gone]() if gone in known else gone
+
+
 def optimizer_message(state_at: str, model_at: str) -> str:
     """Why one stateful optimizer cannot follow a model between workers, and the fix."""
-    return (
-        f"The optimizer's state (momentum, Adam's running averages) is on {state_at}, where "
-        f"the model was when it was made, but the model is now on {model_at}. One "
-        f"optimizer cannot follow a model between workers; keep one per worker with "
-        f"`optims = sy.Optims([{state_at!r}, {model_at!r}], optim=...)` and use "
-        f"`opt = optims.get_optim(data.location.id)` after each `model.send(...)`."
+    return tr(
+        "The optimizer's state (momentum, Adam's running averages) is on {state_at}, where "
+        "the model was when it was made, but the model is now on {model_at}. One optimizer "
+        "cannot follow a model between workers; keep one per worker with "
+        "`optims = sy.Optims([{state_repr}, {model_repr}], optim=...)` and use "
+        "`opt = optims.get_optim(data.location.id)` after each `model.send(...)`.",
+        state_at=state_at,
+        model_at=model_at,
+        state_repr=repr(state_at),
+        model_repr=repr(model_at),
     )
 
 
@@ -377,27 +407,40 @@ def _mismatch_message(func: Callable[..., Any], a: PointerTensor, b: PointerTens
     where_a, where_b = a.location.id, b.location.id
     if a._module_param or b._module_param:
         model_at, data_at = (where_a, where_b) if a._module_param else (where_b, where_a)
-        return (
-            f"`{name}`: the model is on {model_at} but its input is on {data_at}. A model can "
-            f"only run where the data is: `model.get()` it and `model.send(data.location)`, "
-            f"or `model.move(data.location)`."
+        return tr(
+            "`{func}`: the model is on {model_at} but its input is on {data_at}. A model can "
+            "only run where the data is: `model.get()` it and `model.send(data.location)`, "
+            "or `model.move(data.location)`.",
+            func=name,
+            model_at=model_at,
+            data_at=data_at,
         )
-    return (
-        f"`{name}` mixes a pointer to {where_a} ({a!r}) with a pointer to {where_b} ({b!r}). "
-        f"Computation runs where the data is, so both must be on one worker: move one of "
-        f"them, e.g. `x.move({where_b})`."
+    return tr(
+        "`{func}` mixes a pointer to {where_a} ({pointer_a}) with a pointer to {where_b} "
+        "({pointer_b}). Computation runs where the data is, so both must be on one worker: "
+        "move one of them, e.g. `x.move({where_b})`.",
+        func=name,
+        where_a=where_a,
+        where_b=where_b,
+        pointer_a=repr(a),
+        pointer_b=repr(b),
     )
 
 
 def _local_message(func: Callable[..., Any], pointer: PointerTensor, local: torch.Tensor) -> str:
     name, where = func_name(func), pointer.location.id
     if isinstance(local, torch.nn.Parameter):
-        return (
-            f"`{name}`: the model is on your machine but its input is on {where}. Send the "
-            f"model to the data first: `model.send(data.location)`."
+        return tr(
+            "`{func}`: the model is on your machine but its input is on {where}. Send the "
+            "model to the data first: `model.send(data.location)`.",
+            func=name,
+            where=where,
         )
-    return (
-        f"`{name}` mixes a pointer to {where} with a tensor that is here on your machine "
-        f"(shape {tuple(local.shape)}). Send the local tensor first, `t.send({where})`, or "
-        f"bring the remote one here with `.get()`."
+    return tr(
+        "`{func}` mixes a pointer to {where} with a tensor that is here on your machine "
+        "(shape {shape}). Send the local tensor first, `t.send({where})`, or bring the "
+        "remote one here with `.get()`.",
+        func=name,
+        where=where,
+        shape=tuple(local.shape),
     )

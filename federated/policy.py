@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 from federated.errors import BudgetExceededError, PrivateDataError
+from federated.language import tr
 from federated.store import ObjectStore
 
 PUBLIC, TRAINED, PRIVATE = 0, 1, 2
@@ -211,18 +212,26 @@ class _Running:
                 torch.empty(0, dtype=torch.uint8).set_(storage)[size:].zero_()
         if error is not None and self.key is not None and not isinstance(error, PrivateDataError):
             raise PrivateDataError(
-                f"`{func_name(self.func)}` failed on {self.policy.owner}'s private data. "
-                f"Torch's message is withheld, since it can quote private values "
-                f"({type(error).__name__}). Check the shapes and dtypes, which pointers know "
-                f"here (`.shape`, `.dtype`), and call it again instead."
+                tr(
+                    "`{func}` failed on {owner}'s private data. Torch's message is withheld, "
+                    "since it can quote private values ({kind}). Check the shapes and dtypes, "
+                    "which pointers know here (`.shape`, `.dtype`), and call it again instead.",
+                    func=func_name(self.func),
+                    owner=self.policy.owner,
+                    kind=type(error).__name__,
+                )
             ) from None
 
     def refuse_size(self) -> PrivateDataError:
         error = PrivateDataError(
-            f"`{func_name(self.func)}` on {self.policy.owner}'s private data would make a "
-            f"result whose size depends on the private values, and a pointer tells its "
-            f"size. Only fixed-size forms are allowed: multiply by a mask (`x * mask`) "
-            f"instead of selecting with it (`x[mask]`)."
+            tr(
+                "`{func}` on {owner}'s private data would make a result whose size depends on "
+                "the private values, and a pointer tells its size. Only fixed-size forms are "
+                "allowed: multiply by a mask (`x * mask`) instead of selecting with it "
+                "(`x[mask]`).",
+                func=func_name(self.func),
+                owner=self.policy.owner,
+            )
         )
         error.sizes_depend_on_values = True  # type: ignore[attr-defined]
         return error
@@ -337,9 +346,13 @@ class PrivacyPolicy:
             return
         self.after_call(func, inputs, (), written)  # whatever it wrote stays labelled
         raise PrivateDataError(
-            f"`{func_name(func)}` would hand you a Python value computed from "
-            f"{self.owner}'s private data. Only tensors come back from computing on it, as "
-            f"pointers, and they stay on {self.owner}: keep computing with them instead."
+            tr(
+                "`{func}` would hand you a Python value computed from {owner}'s private data. "
+                "Only tensors come back from computing on it, as pointers, and they stay on "
+                "{owner}: keep computing with them instead.",
+                func=func_name(func),
+                owner=self.owner,
+            )
         )
 
     def after_call(
@@ -406,7 +419,9 @@ class PrivacyPolicy:
         private mechanism made it (and charged the budget), or `"model"` for a parameter
         the model exit lets out anyway (refused otherwise)."""
         if exit not in EXITS:
-            raise ValueError(f"unknown exit {exit!r}; the exits are {EXITS}")
+            raise ValueError(
+                tr("unknown exit {exit}; the exits are {exits}", exit=repr(exit), exits=EXITS)
+            )
         self.store.lookup(obj_id)
         label = self._labels.get(obj_id)
         if exit == "model" and label is not None:
@@ -423,17 +438,27 @@ class PrivacyPolicy:
     def charge(self, dataset_id: int, epsilon: float) -> None:
         """Spend `epsilon` of a loaded dataset's budget, or raise BudgetExceededError."""
         if not epsilon > 0:
-            raise ValueError(f"epsilon must be positive, got {epsilon}")
+            raise ValueError(tr("epsilon must be positive, got {epsilon}", epsilon=epsilon))
         left = self._budgets.get(dataset_id)
         if left is None:
             raise BudgetExceededError(
-                f"{self.owner}'s object {dataset_id} has no privacy budget: its owner "
-                f"must load it with `epsilon=...` before anything about it can be released."
+                tr(
+                    "{owner}'s object {obj_id} has no privacy budget: its owner must load it "
+                    "with `epsilon=...` before anything about it can be released.",
+                    owner=self.owner,
+                    obj_id=dataset_id,
+                )
             )
         if epsilon > left:
             raise BudgetExceededError(
-                f"{self.owner}'s object {dataset_id} has epsilon {left:g} left, less "
-                f"than the {epsilon:g} asked for. Ask for less, or for nothing more."
+                tr(
+                    "{owner}'s object {obj_id} has epsilon {left} left, less than the {asked} "
+                    "asked for. Ask for less, or for nothing more.",
+                    owner=self.owner,
+                    obj_id=dataset_id,
+                    left=format(left, "g"),
+                    asked=format(epsilon, "g"),
+                )
             )
         self._budgets[dataset_id] = left - epsilon
 
@@ -575,26 +600,35 @@ class PrivacyPolicy:
             if not forbidding:
                 return
             raise PrivateDataError(
-                f"{self.owner}'s object {obj_id} is a parameter of a model trained on private "
-                f"data whose owner loaded it with `model_exit=False` (dataset "
-                f"{', '.join(map(str, forbidding))}): the model stays on {self.owner}. Only "
-                f"results released with differential privacy (lesson 8) may leave instead."
+                tr(
+                    "{owner}'s object {obj_id} is a parameter of a model trained on private data "
+                    "whose owner loaded it with `model_exit=False` (dataset {datasets}): the "
+                    "model stays on {owner}. Only results released with differential privacy "
+                    "(lesson 8) may leave instead.",
+                    owner=self.owner,
+                    obj_id=obj_id,
+                    datasets=", ".join(map(str, forbidding)),
+                )
             )
         if label.level == TRAINED:
-            what = (
-                "a gradient of training on private data, or computed from one, and only "
-                "a model's parameters leave through the model exit: fetch the trained "
-                "model with `model.get()` instead"
+            message = tr(
+                "{owner}'s object {obj_id} cannot be fetched, moved or copied out: it is a "
+                "gradient of training on private data, or computed from one, and only a model's "
+                "parameters leave through the model exit: fetch the trained model with "
+                "`model.get()` instead.",
+                owner=self.owner,
+                obj_id=obj_id,
             )
         else:
-            what = (
-                "computed from private data, so it stays here. Only a model trained on "
-                "it (`model.get()`) and results released with differential privacy "
-                "(lesson 8) may leave: fetch the trained model instead"
+            message = tr(
+                "{owner}'s object {obj_id} cannot be fetched, moved or copied out: it is "
+                "computed from private data, so it stays here. Only a model trained on it "
+                "(`model.get()`) and results released with differential privacy (lesson 8) may "
+                "leave: fetch the trained model instead.",
+                owner=self.owner,
+                obj_id=obj_id,
             )
-        raise PrivateDataError(
-            f"{self.owner}'s object {obj_id} cannot be fetched, moved or copied out: it is {what}."
-        )
+        raise PrivateDataError(message)
 
     def _dataset_allows_models(self, dataset_id: int) -> bool:
         dataset = self._datasets.get(dataset_id)
@@ -604,9 +638,14 @@ class PrivacyPolicy:
         for obj_id, dataset in self._datasets.items():
             if dataset.memory == memory:
                 raise PrivateDataError(
-                    f"`{func_name(func)}` would change {self.owner}'s private data (object "
-                    f"{obj_id}) in place, and only its owner may change it. Compute on a "
-                    f"copy instead, e.g. `x = data * 1`, and change `x`."
+                    tr(
+                        "`{func}` would change {owner}'s private data (object {obj_id}) in "
+                        "place, and only its owner may change it. Compute on a copy instead, "
+                        "e.g. `x = data * 1`, and change `x`.",
+                        func=func_name(func),
+                        owner=self.owner,
+                        obj_id=obj_id,
+                    )
                 )
 
     def _check_datasets(
@@ -635,9 +674,14 @@ class PrivacyPolicy:
             restored = self.store.lookup(obj_id)
             dataset.memory, dataset.version = _memory(restored), restored._version
             raise PrivateDataError(
-                f"`{func_name(func)}` changed {self.owner}'s private data (object {obj_id}) "
-                f"in place, and only its owner may change it; it has been put back as the "
-                f"owner loaded it. Compute on a copy instead, e.g. `x = data * 1`, and change `x`."
+                tr(
+                    "`{func}` changed {owner}'s private data (object {obj_id}) in place, and "
+                    "only its owner may change it; it has been put back as the owner loaded it. "
+                    "Compute on a copy instead, e.g. `x = data * 1`, and change `x`.",
+                    func=func_name(func),
+                    owner=self.owner,
+                    obj_id=obj_id,
+                )
             )
 
 

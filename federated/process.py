@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from federated.errors import FederatedError
+from federated.language import tr
 
 
 def free_port() -> int:
@@ -139,13 +140,25 @@ class WorkerProcess:
         try:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"worker {self.id} exited: {self.stderr()[-2000:]}")
+                    raise RuntimeError(
+                        tr(
+                            "worker {worker} exited: {value}",
+                            worker=self.id,
+                            value=self.stderr()[-2000:],
+                        )
+                    )
                 try:
                     probe.ping()
                     return
                 except FederatedError:
                     time.sleep(0.1)
-            raise TimeoutError(f"worker {self.id} did not start within {timeout} s")
+            raise TimeoutError(
+                tr(
+                    "worker {worker} did not start within {timeout} s",
+                    worker=self.id,
+                    timeout=timeout,
+                )
+            )
         finally:
             probe.close()
 

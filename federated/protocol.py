@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -25,9 +26,14 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from federated.errors import FederatedError, StalePointerError
+from federated.language import tr
 
-METHOD = "/federated.Worker/Call"  # the one gRPC method a worker server answers
-DEFAULT_MAX_MESSAGE = 256 * 2**20
+METHOD = "/federated.Worker/Call"  # one message in, one out
+STREAM = "/federated.Worker/Stream"  # a header and chunks in, the same out
+DEFAULT_MAX_MESSAGE = 256 * 2**20  # per call, streamed or not
+CHUNK = 2**20  # bytes per streamed message: within the smallest message limit (1 MB)
+STREAM_FROM = 2**20  # tensors of this many bytes or more travel as a stream
+MAX_TENSORS = 2**16  # in one message
 MAX_HEADER = 16 * 2**20  # a header is small; a huge one is an attack or a bug
 _LENGTH = struct.Struct("<Q")  # how a safetensors blob starts
 
@@ -75,36 +81,205 @@ def pack(header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None)
 def unpack(message: bytes) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The header and tensors of a message, or ProtocolError. Safe on any bytes."""
     if not isinstance(message, (bytes, bytearray)) or not message:
-        raise ProtocolError("empty message")
+        raise ProtocolError(tr("empty message"))
     if message[:1] == b"{":
         if len(message) > MAX_HEADER:
-            raise ProtocolError("header too long")
+            raise ProtocolError(tr("header too long"))
         return _header(message), {}
     if len(message) < _LENGTH.size:
-        raise ProtocolError("message too short")
+        raise ProtocolError(tr("message too short"))
     (length,) = _LENGTH.unpack_from(message)  # safetensors' own header: length, then JSON
     if length > MAX_HEADER or _LENGTH.size + length > len(message):
-        raise ProtocolError("bad header length")
+        raise ProtocolError(tr("bad header length"))
     try:
         layout = json.loads(bytes(message[_LENGTH.size : _LENGTH.size + length]))
         text = layout["__metadata__"]["header"]
     except (UnicodeDecodeError, ValueError, TypeError, KeyError) as error:
-        raise ProtocolError(f"no header in the message: {error}") from None
+        raise ProtocolError(tr("no header in the message: {error}", error=error)) from None
     header = _header(text)
     try:
         tensors = load_tensors(bytes(message) if isinstance(message, bytearray) else message)
     except Exception as error:  # safetensors raises its own error types
-        raise ProtocolError(f"tensor payload is not valid safetensors: {error}") from None
+        raise ProtocolError(
+            tr("tensor payload is not valid safetensors: {error}", error=error)
+        ) from None
     return header, tensors
+
+
+# ---- streams -----------------------------------------------------------------------------------
+
+
+def nbytes_of(tensors: dict[str, torch.Tensor] | None) -> int:
+    """The bytes of the tensors' values: what a stream of them carries after its header."""
+    return sum(t.numel() * t.element_size() for t in (tensors or {}).values())
+
+
+def stream_head(header: dict[str, Any], tensors: dict[str, torch.Tensor]) -> bytes:
+    """The first message of a stream: the header, with the name, dtype and shape of each
+    tensor whose bytes follow."""
+    layout = [[name, _wire_dtype(t), list(t.shape)] for name, t in tensors.items()]
+    return json.dumps(
+        dict(header, **{"$tensors": layout}), separators=(",", ":"), allow_nan=True
+    ).encode()
+
+
+def sendable(tensors: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    """The tensors as a stream carries them (dense, contiguous, values resolved), or
+    ProtocolError for one it cannot carry: checked before anything is sent or handed over."""
+    return {k: _plain(v) for k, v in (tensors or {}).items()}
+
+
+def stream(
+    header: dict[str, Any], tensors: dict[str, torch.Tensor] | None = None
+) -> Iterator[bytes]:
+    """The messages of a stream: `stream_head`, then the tensors' bytes in chunks. A chunk
+    may end inside a tensor and hold the start of the next; each is made only when gRPC
+    asks for it, so one chunk at a time is copied out of the tensors."""
+    ready = sendable(tensors)
+    yield stream_head(header, ready)
+    pending = bytearray()  # small tensors, gathered into one chunk
+    for tensor in ready.values():
+        view, start = _bytes(tensor), 0
+        if pending:
+            start = min(CHUNK - len(pending), len(view))
+            pending += view[:start]
+            if len(pending) < CHUNK:
+                continue
+            yield bytes(pending)
+            pending = bytearray()
+        while len(view) - start >= CHUNK:
+            yield bytes(view[start : start + CHUNK])
+            start += CHUNK
+        pending += view[start:]
+    if pending:
+        yield bytes(pending)
+
+
+class Incoming:
+    """A stream being received: its header first, then its chunks, each written straight
+    into the tensors the header announced. Safe on any bytes: a header over `limit`, more
+    bytes than announced, or too few at the end raise ProtocolError, and the tensors made
+    so far are dropped with this object, so nothing half-received is ever kept."""
+
+    def __init__(self, head: bytes, limit: int) -> None:
+        if not isinstance(head, bytes) or head[:1] != b"{" or len(head) > MAX_HEADER:
+            raise ProtocolError(tr("a stream starts with its JSON header"))
+        self.header = _header(head)
+        layout = self.header.pop("$tensors", [])
+        if not isinstance(layout, list) or len(layout) > MAX_TENSORS:
+            raise ProtocolError(
+                tr("$tensors is a list of at most {count} tensors", count=MAX_TENSORS)
+            )
+        self.layout: list[tuple[str, torch.dtype, tuple[int, ...]]] = []
+        self.total = 0
+        for entry in layout:
+            if not (
+                isinstance(entry, list)
+                and len(entry) == 3
+                and isinstance(entry[0], str)
+                and isinstance(entry[2], list)
+                and len(entry[2]) <= 64
+                and all(type(s) is int and s >= 0 for s in entry[2])
+            ):
+                raise ProtocolError(tr("each of $tensors is [name, dtype, shape]"))
+            name, dtype, shape = entry[0], dtype_of(entry[1]), tuple(entry[2])
+            numel = 1
+            for size in shape:
+                numel *= size
+            self.layout.append((name, dtype, shape))
+            self.total += numel * dtype.itemsize
+        if len({name for name, _, _ in self.layout}) != len(self.layout):
+            raise ProtocolError(tr("two tensors of a stream have one name"))
+        if self.total > limit:
+            raise ProtocolError(
+                tr(
+                    "message too large: {size_mb} MB of tensors, over the {limit_mb} MB "
+                    "message limit; nothing was kept",
+                    size_mb=format(self.total / 2**20, ".1f"),
+                    limit_mb=format(limit / 2**20, ".0f"),
+                )
+            )
+        self.received = 0
+        self.tensors: dict[str, torch.Tensor] | None = None
+        self._views: list[memoryview] = []
+
+    def _allocate(self) -> None:
+        self.tensors = {name: torch.empty(shape, dtype=dtype) for name, dtype, shape in self.layout}
+        self._views = [_bytes(t) for t in self.tensors.values()]
+        self._views.reverse()  # filled from the end of this list, in order
+
+    def add(self, chunk: bytes) -> None:
+        if self.tensors is None:
+            self._allocate()
+        if not isinstance(chunk, bytes) or self.received + len(chunk) > self.total:
+            raise ProtocolError(
+                tr(
+                    "the stream carries more than the {total} bytes its header announced; "
+                    "nothing was kept",
+                    total=self.total,
+                )
+            )
+        data = memoryview(chunk)
+        while data:
+            while not self._views[-1]:
+                self._views.pop()
+            target = self._views[-1]
+            n = min(len(target), len(data))
+            target[:n] = data[:n]
+            self._views[-1], data = target[n:], data[n:]
+        self.received += len(chunk)
+
+    def finish(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """The header and the tensors, once every announced byte has arrived."""
+        if self.received != self.total:
+            raise ProtocolError(
+                tr(
+                    "the stream ended after {received} of the {total} bytes its header "
+                    "announced; nothing was kept",
+                    received=self.received,
+                    total=self.total,
+                )
+            )
+        if self.tensors is None:
+            self._allocate()
+        assert self.tensors is not None
+        for name, tensor in self.tensors.items():
+            if tensor.dtype == torch.bool and tensor.numel() and tensor.view(torch.uint8).max() > 1:
+                raise ProtocolError(
+                    tr("tensor {name} holds bytes that are not booleans", name=name)
+                )
+        return self.header, self.tensors
+
+
+def _plain(tensor: torch.Tensor) -> torch.Tensor:
+    """A dense, contiguous tensor of a dtype the schema knows, with its values resolved."""
+    if tensor.layout != torch.strided:
+        raise ProtocolError(
+            tr("a {layout} tensor cannot be sent: make it dense first", layout=str(tensor.layout))
+        )
+    _wire_dtype(tensor)
+    return tensor.detach().resolve_conj().resolve_neg().contiguous()
+
+
+def _wire_dtype(tensor: torch.Tensor) -> str:
+    name = dtype_name(tensor.dtype)
+    if name not in _DTYPES:
+        raise ProtocolError(tr("a {dtype} tensor cannot be sent to a remote worker", dtype=name))
+    return name
+
+
+def _bytes(tensor: torch.Tensor) -> memoryview:
+    """The tensor's memory as bytes, shared, not copied."""
+    return tensor.reshape(-1).view(torch.uint8).numpy().data
 
 
 def _header(text: bytes | bytearray | str) -> dict[str, Any]:
     try:
         header = json.loads(text)
     except (UnicodeDecodeError, ValueError) as error:
-        raise ProtocolError(f"header is not JSON: {error}") from None
+        raise ProtocolError(tr("header is not JSON: {error}", error=error)) from None
     if not isinstance(header, dict):
-        raise ProtocolError("header must be a JSON object")
+        raise ProtocolError(tr("header must be a JSON object"))
     return header
 
 
@@ -195,7 +370,9 @@ def op_name(func: Any) -> str:
     """The wire name of a torch function, or ProtocolError if it may not be forwarded."""
     name = _registry()[0].get(func)
     if name is None:
-        raise ProtocolError(f"{getattr(func, '__name__', func)} cannot run on a remote worker")
+        raise ProtocolError(
+            tr("{func} cannot run on a remote worker", func=getattr(func, "__name__", func))
+        )
     return name
 
 
@@ -203,7 +380,7 @@ def op_func(name: Any) -> Any:
     """The torch function a wire name stands for, or ProtocolError."""
     func = _registry()[1].get(name) if isinstance(name, str) else None
     if func is None:
-        raise ProtocolError(f"unknown or forbidden operation {name!r}")
+        raise ProtocolError(tr("unknown or forbidden operation {name}", name=repr(name)))
     return func
 
 
@@ -239,7 +416,7 @@ def dtype_name(dtype: torch.dtype) -> str:
 
 def dtype_of(name: Any) -> torch.dtype:
     if name not in _DTYPES:
-        raise ProtocolError(f"unknown dtype {name!r}")
+        raise ProtocolError(tr("unknown dtype {name}", name=repr(name)))
     return _DTYPES[name]
 
 
@@ -275,19 +452,19 @@ def encode(value: Any, ref_of: Any) -> Any:
         return {"$device": str(value)}
     if isinstance(value, torch.memory_format):
         return {"$format": str(value).removeprefix("torch.")}
-    raise ProtocolError(f"a {type(value).__name__} cannot be sent to a remote worker")
+    raise ProtocolError(tr("a {kind} cannot be sent to a remote worker", kind=type(value).__name__))
 
 
 def decode(value: Any, resolve: Any, depth: int = 0) -> Any:
     """The inverse of `encode`; `resolve(id)` turns a reference into the object."""
     if depth > 32:
-        raise ProtocolError("value nested too deeply")
+        raise ProtocolError(tr("value nested too deeply"))
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, list):
-        raise ProtocolError("bare lists are not part of the schema")
+        raise ProtocolError(tr("bare lists are not part of the schema"))
     if not isinstance(value, dict) or len(value) != 1:
-        raise ProtocolError(f"not a value of the schema: {str(value)[:80]}")
+        raise ProtocolError(tr("not a value of the schema: {value}", value=str(value)[:80]))
     ((tag, inner),) = value.items()
     if tag == "$ref" and type(inner) is int:
         return resolve(inner)
@@ -295,14 +472,14 @@ def decode(value: Any, resolve: Any, depth: int = 0) -> Any:
         items = [decode(v, resolve, depth + 1) for v in inner]
         if tag == "$size":
             if not all(type(i) is int for i in items):
-                raise ProtocolError("a size holds integers")
+                raise ProtocolError(tr("a size holds integers"))
             return torch.Size(items)
         return tuple(items) if tag == "$tuple" else items
     if tag == "$dict" and isinstance(inner, list):
         out = {}
         for pair in inner:
             if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)):
-                raise ProtocolError("a dict is a list of [key, value] pairs")
+                raise ProtocolError(tr("a dict is a list of [key, value] pairs"))
             out[pair[0]] = decode(pair[1], resolve, depth + 1)
         return out
     if tag == "$dtype":
@@ -310,7 +487,7 @@ def decode(value: Any, resolve: Any, depth: int = 0) -> Any:
     if tag == "$slice" and isinstance(inner, list) and len(inner) == 3:
         parts = [decode(v, resolve, depth + 1) for v in inner]
         if not all(p is None or type(p) is int for p in parts):
-            raise ProtocolError("slice bounds are integers")
+            raise ProtocolError(tr("slice bounds are integers"))
         return slice(*parts)
     if tag == "$ellipsis" and inner is True:
         return Ellipsis
@@ -318,7 +495,7 @@ def decode(value: Any, resolve: Any, depth: int = 0) -> Any:
         return torch.device("cpu")
     if tag == "$format" and inner in _FORMATS:
         return _FORMATS[inner]
-    raise ProtocolError(f"not a value of the schema: {tag}")
+    raise ProtocolError(tr("not a value of the schema: {tag}", tag=tag))
 
 
 def describe(ref: Ref) -> dict[str, Any]:
@@ -332,5 +509,5 @@ def ref_from(info: Any) -> Ref:
         and isinstance(info.get("shape"), list)
         and all(type(s) is int and s >= 0 for s in info["shape"])
     ):
-        raise ProtocolError("bad object description")
+        raise ProtocolError(tr("bad object description"))
     return Ref(info["id"], tuple(info["shape"]), dtype_of(info.get("dtype")))

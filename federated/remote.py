@@ -3,8 +3,9 @@
     bob = sy.RemoteWorker(hook, id="bob", host="127.0.0.1", port=8777, token=...)
 
 Pointers cannot tell the difference: everything they ask of a `VirtualWorker` (run an
-operation, fetch, free, move, copy) becomes one gRPC call with a deadline. A worker that
-does not answer in time raises `WorkerUnreachableError` naming it; nothing hangs.
+operation, fetch, free, move, copy) becomes one gRPC call with a deadline; a megabyte of
+tensors or more goes, and comes back, as a stream of chunks. A worker that does not
+answer in time raises `WorkerUnreachableError` naming it; nothing hangs.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ import torch
 
 from federated import errors, protocol
 from federated.errors import FederatedError
+from federated.language import from_wire, tr
 from federated.pointer import GET_GRAD, PointerTensor
 from federated.protocol import (
     DEFAULT_MAX_MESSAGE,
     METHOD,
+    STREAM,
+    STREAM_FROM,
     ProtocolError,
     QuotaExceededError,
     Ref,
@@ -92,6 +96,7 @@ class RemoteWorker:
             credentials = grpc.ssl_channel_credentials(root_certificates=tls_root)
             self._channel = grpc.secure_channel(f"{host}:{port}", credentials, options=options)
         self._call = self._channel.unary_unary(METHOD)
+        self._stream = self._channel.stream_stream(STREAM)
         self._frees: list[int] = []  # freed ids, sent along with the next call
         self._metadata = [("authorization", f"Bearer {token}")] if token else None
         self._peers: dict[str, RemoteWorker] = {}  # workers we told this one about
@@ -112,39 +117,73 @@ class RemoteWorker:
         self,
         header: dict[str, Any],
         tensors: dict[str, torch.Tensor] | None = None,
+        stream: bool = False,
     ) -> tuple[Any, dict[str, torch.Tensor]]:
         if self._frees:
             header = dict(header, free=self._frees)
             self._frees = []
         try:
-            reply = self._call(
-                protocol.pack(header, tensors), timeout=self.timeout, metadata=self._metadata
-            )
+            if stream or protocol.nbytes_of(tensors) >= STREAM_FROM:
+                answer, out = self._streamed(header, tensors)
+            else:
+                answer, out = protocol.unpack(
+                    self._call(
+                        protocol.pack(header, tensors),
+                        timeout=self.timeout,
+                        metadata=self._metadata,
+                    )
+                )
         except grpc.RpcError as error:
             code = error.code() if hasattr(error, "code") else None
             details = error.details() if hasattr(error, "details") else ""
             if code == grpc.StatusCode.UNAUTHENTICATED:
                 raise PermissionError(
-                    f"{self.id} refused the call: wrong or missing token"
+                    tr("{worker} refused the call: wrong or missing token", worker=self.id)
                 ) from None
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "Concurrent" in str(details):
                 raise errors.WorkerUnreachableError(
-                    f"worker {self.id} is serving as many calls as it allows; try again"
+                    tr(
+                        "worker {worker} is serving as many calls as it allows; try again",
+                        worker=self.id,
+                    )
                 ) from None
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                raise ProtocolError(f"message to {self.id} too large: {details}") from None
+                raise ProtocolError(
+                    tr("message to {worker} too large: {details}", worker=self.id, details=details)
+                ) from None
             raise errors.WorkerUnreachableError(
-                f"worker {self.id} at {self.host}:{self.port} did not answer "
-                f"({getattr(code, 'name', code)} within {self.timeout} s). Is its server "
-                f"running? Start it with `python -m federated.server --id {self.id} "
-                f"--port {self.port}`."
+                tr(
+                    "worker {worker} at {host}:{port} did not answer ({code} within "
+                    "{timeout} s). Is its server running? Start it with `python -m "
+                    "federated.server --id {worker} --port {port}`.",
+                    worker=self.id,
+                    host=self.host,
+                    port=self.port,
+                    code=getattr(code, "name", code),
+                    timeout=self.timeout,
+                )
             ) from None
-        answer, out = protocol.unpack(reply)
         if "error" in answer:
             problem = answer["error"]
             kind = _ERRORS.get(problem.get("type"), FederatedError)
-            raise kind(f"on {self.id}: {problem.get('message')}")
+            raise kind(tr("on {worker}: {message}", worker=self.id, message=from_wire(problem)))
         return answer.get("ok"), out
+
+    def _streamed(
+        self, header: dict[str, Any], tensors: dict[str, torch.Tensor] | None
+    ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        """One call by `/federated.Worker/Stream`: large tensors go, and come back, in
+        chunks (`protocol.stream`); a reply over `max_message` is cut off."""
+        replies = self._stream(
+            protocol.stream(header, tensors), timeout=self.timeout, metadata=self._metadata
+        )
+        try:
+            incoming = protocol.Incoming(next(replies, b""), self.max_message)
+            for chunk in replies:
+                incoming.add(chunk)
+            return incoming.finish()
+        finally:
+            replies.cancel()  # a no-op once the call is over; ends it if not
 
     def ping(self) -> str:
         return self.identity()["id"]
@@ -180,7 +219,7 @@ class RemoteWorker:
     def _hold(self, pointer: PointerTensor) -> PointerTensor:
         where = pointer.location
         if not isinstance(where, RemoteWorker):
-            raise ProtocolError("a remote worker can only point to other remote workers")
+            raise ProtocolError(tr("a remote worker can only point to other remote workers"))
         target = protocol.describe(Ref(pointer.id_at_location, tuple(pointer.shape), pointer.dtype))
         self._peers[where.id] = where
         info, _ = self.request({"command": "hold_pointer", "to": where.id, "target": target})
@@ -196,7 +235,7 @@ class RemoteWorker:
 
         def ref_of(tensor: torch.Tensor) -> int:
             if not isinstance(tensor, PointerTensor) or tensor.location is not self:
-                raise ProtocolError("only pointers to this worker can be sent as arguments")
+                raise ProtocolError(tr("only pointers to this worker can be sent as arguments"))
             inputs[tensor.id_at_location] = tensor
             return tensor.id_at_location
 
@@ -221,7 +260,7 @@ class RemoteWorker:
             name, items = value["$return"]
             kind = getattr(torch.return_types, str(name), None)
             if kind is None:
-                raise ProtocolError(f"unknown result type {name!r}")
+                raise ProtocolError(tr("unknown result type {name}", name=repr(name)))
             return kind([self._decode_result(v, inputs) for v in items])
         if isinstance(value, dict) and ("$tuple" in value or "$list" in value):
             items = [self._decode_result(v, inputs) for v in next(iter(value.values()))]
@@ -232,9 +271,10 @@ class RemoteWorker:
         return self.fetch_many([obj_id])[0]
 
     def fetch_many(self, obj_ids: list[int]) -> list[torch.Tensor]:
-        info, tensors = self.request(
-            {"command": "fetch", "ids": list(obj_ids), "max_reply": self.max_message}
-        )
+        header = {"command": "fetch", "ids": list(obj_ids), "max_reply": self.max_message}
+        info, tensors = self.request(header)
+        if info.get("stream"):  # a megabyte or more: nothing was fetched, ask for a stream
+            info, tensors = self.request(header, stream=True)
         values: list[torch.Tensor] = []
         for i, flag in enumerate(info["requires_grad"]):
             handed = info.get("pointers", {}).get(str(i))
@@ -259,8 +299,12 @@ class RemoteWorker:
         found = found or (_KNOWN.get(worker_id) if isinstance(worker_id, str) else None)
         if found is None:
             raise ProtocolError(
-                f"{self.id} handed over a pointer to worker {worker_id!r}, "
-                f"which this process has no RemoteWorker for: make one first"
+                tr(
+                    "{worker} handed over a pointer to worker {worker_id}, which this "
+                    "process has no RemoteWorker for: make one first",
+                    worker=self.id,
+                    worker_id=repr(worker_id),
+                )
             )
         return found
 
@@ -337,4 +381,4 @@ class RemoteWorker:
 
 
 def _no_reference(obj_id: int) -> Any:
-    raise ProtocolError("a reply may not name objects without describing them")
+    raise ProtocolError(tr("a reply may not name objects without describing them"))

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from federated.hook import TorchHook
+from federated.language import tr
 from federated.pointer import PointerTensor
 from federated.virtual_worker import VirtualWorker
 
@@ -45,7 +46,7 @@ class PrivateGridNetwork:
 
     def __init__(self, *workers: Any) -> None:
         if not workers or not all(callable(getattr(w, "search", None)) for w in workers):
-            raise TypeError("PrivateGridNetwork(*workers) takes workers, e.g. (bob, alice)")
+            raise TypeError(tr("PrivateGridNetwork(*workers) takes workers, e.g. (bob, alice)"))
         self.workers = list(workers)
 
     def __repr__(self) -> str:
@@ -85,7 +86,7 @@ def create_sandbox(
     scikit-learn's own copy.
     """
     if not isinstance(gbs, dict):
-        raise TypeError("create_sandbox(globals()) takes your notebook's globals()")
+        raise TypeError(tr("create_sandbox(globals()) takes your notebook's globals()"))
     hook = TorchHook(torch)
     workers = [VirtualWorker(hook, id=name) for name in WORKERS]
     if download_data:

@@ -42,6 +42,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from torch import nn
 
 from federated.errors import FederatedError
+from federated.language import tr
 
 PRIME = 2**521 - 1  # a Mersenne prime, larger than any 32-byte secret (secret keys)
 SMALL_PRIME = 2**127 - 1  # a Mersenne prime for the 16-byte self-mask seeds: faster
@@ -60,12 +61,18 @@ def shamir_split(
     """Shares of `secret` at the points `xs` (non-zero, distinct); any `threshold` of them
     rebuild it, fewer tell nothing about it. The secret must be smaller than `prime`."""
     if not 1 <= threshold <= len(xs):
-        raise ValueError(f"threshold must be between 1 and {len(xs)}, got {threshold}")
+        raise ValueError(
+            tr(
+                "threshold must be between 1 and {xs_count}, got {threshold}",
+                xs_count=len(xs),
+                threshold=threshold,
+            )
+        )
     if len(set(xs)) != len(xs) or any(x % prime == 0 for x in xs):
-        raise ValueError("share points must be distinct and non-zero")
+        raise ValueError(tr("share points must be distinct and non-zero"))
     value = int.from_bytes(secret, "big")
     if value >= prime:
-        raise ValueError("the secret is too large for this prime field")
+        raise ValueError(tr("the secret is too large for this prime field"))
     coefficients = [value] + [secrets.randbelow(prime) for _ in range(threshold - 1)]
     shares = {}
     for x in xs:
@@ -79,7 +86,7 @@ def shamir_split(
 def shamir_join(shares: dict[int, int], length: int = 32, prime: int = PRIME) -> bytes:
     """The secret from `threshold` or more shares (Lagrange interpolation at 0)."""
     if not shares:
-        raise ValueError("no shares to rebuild a secret from")
+        raise ValueError(tr("no shares to rebuild a secret from"))
     numerator, denominator = 0, 1  # one fraction, so that only one inverse is needed
     for xi, yi in shares.items():
         num, den = 1, 1
@@ -91,7 +98,7 @@ def shamir_join(shares: dict[int, int], length: int = 32, prime: int = PRIME) ->
         denominator = denominator * den % prime
     secret = numerator * pow(denominator, -1, prime) % prime
     if secret >= 256**length:
-        raise ProtocolError("the shares do not rebuild a secret: too few, or wrong ones")
+        raise ProtocolError(tr("the shares do not rebuild a secret: too few, or wrong ones"))
     return secret.to_bytes(length, "big")
 
 
@@ -112,7 +119,7 @@ def encode(vector: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Floats times `scale` to fixed point in the ring of integers mod 2**64."""
     scaled = np.rint(vector * (scale * 2.0**FRACTION_BITS))
     if np.abs(scaled).max(initial=0) >= 2.0**62:
-        raise ValueError("a weighted parameter is too large for fixed point (|x| >= 2**30)")
+        raise ValueError(tr("a weighted parameter is too large for fixed point (|x| >= 2**30)"))
     return scaled.astype(np.int64).view(np.uint64)
 
 
@@ -192,7 +199,7 @@ class Owner:
     def masked(self, model: nn.Module, weight: float, round_: int) -> np.ndarray:
         """This owner's weighted model plus its self mask and pairwise masks."""
         if self._self_seed is None:
-            raise ProtocolError("share_self_mask must come before masked in every round")
+            raise ProtocolError(tr("share_self_mask must come before masked in every round"))
         words = encode(flatten(model), weight)
         words += prg(self._self_seed, round_, words.size)
         for j, seed in self._seeds.items():
@@ -212,15 +219,27 @@ class Owner:
         """One share for unmasking: `"mask"` (owner sent its vector) or `"key"` (it dropped).
         Refuses to give both kinds for one owner in a round."""
         if kind not in ("mask", "key"):
-            raise ValueError("kind is 'mask' or 'key'")
+            raise ValueError(tr("kind is 'mask' or 'key'"))
         if self._revealed.get(owner, kind) != kind:
             raise ProtocolError(
-                f"owner {self.index} already revealed a {self._revealed[owner]} "
-                f"share of owner {owner}; both would unmask its model"
+                tr(
+                    "owner {index} already revealed a {value} share of owner {owner}; both "
+                    "would unmask its model",
+                    index=self.index,
+                    value=self._revealed[owner],
+                    owner=owner,
+                )
             )
         held = self._held_mask_shares if kind == "mask" else self._held_key_shares
         if owner not in held:
-            raise ProtocolError(f"owner {self.index} holds no {kind} share of owner {owner}")
+            raise ProtocolError(
+                tr(
+                    "owner {index} holds no {kind} share of owner {owner}",
+                    index=self.index,
+                    kind=kind,
+                    owner=owner,
+                )
+            )
         self._revealed[owner] = kind
         return held[owner]
 
@@ -240,12 +259,12 @@ class Session:
     def setup(cls, n: int, degree: int | None = None, threshold: int | None = None) -> Session:
         """Keys and secret-key shares for `n` owners (each with `degree` neighbours)."""
         if n < 2:
-            raise ValueError("secure averaging needs at least two owners")
+            raise ValueError(tr("secure averaging needs at least two owners"))
         graph = neighbours(n, default_degree(n) if degree is None else degree)
         smallest = min(len(g) for g in graph)
         threshold = threshold if threshold is not None else smallest // 2 + 1
         if not 1 <= threshold <= smallest:
-            raise ValueError(f"threshold must be between 1 and {smallest}")
+            raise ValueError(tr("threshold must be between 1 and {smallest}", smallest=smallest))
         owners = [Owner(i) for i in range(n)]
         keys = [o.public_key for o in owners]
         for owner, near in zip(owners, graph):
@@ -270,24 +289,35 @@ def secure_average(
     n = len(models)
     session = session or Session.setup(n)
     if len(session.owners) != n:
-        raise ValueError(f"the session has {len(session.owners)} owners, got {n} models")
+        raise ValueError(
+            tr(
+                "the session has {owners_count} owners, got {n} models",
+                owners_count=len(session.owners),
+                n=n,
+            )
+        )
     shapes = [[tuple(t.shape) for t in m.state_dict().values()] for m in models]
     if any(s != shapes[0] for s in shapes):
-        raise ValueError("secure_average needs models of one architecture (same shapes)")
+        raise ValueError(tr("secure_average needs models of one architecture (same shapes)"))
     dropouts = set(dropouts) | session.dropped
     alive = [i for i in range(n) if i not in dropouts]
     weights = [1.0] * n if weights is None else [float(w) for w in weights]
     if len(weights) != n or any(w < 0 for w in weights):
-        raise ValueError(f"give {n} non-negative weights (sample counts)")
+        raise ValueError(tr("give {n} non-negative weights (sample counts)", n=n))
     total = sum(weights[i] for i in alive)
     if total <= 0:
-        raise ValueError("the owners that stay must hold a positive total weight")
+        raise ValueError(tr("the owners that stay must hold a positive total weight"))
     for i in range(n):
         near_alive = [j for j in session.graph[i] if j not in dropouts]
         if len(near_alive) < session.threshold:
             raise ProtocolError(
-                f"owner {i} has {len(near_alive)} neighbours left, fewer than "
-                f"the threshold {session.threshold}: too many dropped out"
+                tr(
+                    "owner {i} has {near_alive_count} neighbours left, fewer than the "
+                    "threshold {threshold}: too many dropped out",
+                    i=i,
+                    near_alive_count=len(near_alive),
+                    threshold=session.threshold,
+                )
             )
     session.round += 1
     round_, owners = session.round, session.owners
@@ -376,18 +406,18 @@ def committee_average(
     left out; one whose shares reached only some members would be left out the same way."""
     n = len(models)
     if n < 1 or members < 2:
-        raise ValueError("committee averaging needs at least one model and two members")
+        raise ValueError(tr("committee averaging needs at least one model and two members"))
     shapes = [[tuple(t.shape) for t in m.state_dict().values()] for m in models]
     if any(s != shapes[0] for s in shapes):
-        raise ValueError("committee_average needs models of one architecture (same shapes)")
+        raise ValueError(tr("committee_average needs models of one architecture (same shapes)"))
     weights = [1.0] * n if weights is None else [float(w) for w in weights]
     dropouts = set(dropouts)
     alive = [i for i in range(n) if i not in dropouts]
     if len(weights) != n or any(w < 0 for w in weights):
-        raise ValueError(f"give {n} non-negative weights (sample counts)")
+        raise ValueError(tr("give {n} non-negative weights (sample counts)", n=n))
     total = sum(weights[i] for i in alive)
     if total <= 0:
-        raise ValueError("the owners that stay must hold a positive total weight")
+        raise ValueError(tr("the owners that stay must hold a positive total weight"))
     committee = [Member(k, last=k == members - 1) for k in range(members)]
     size = 0
     for i in alive:  # each owner, on its own machine
@@ -412,6 +442,9 @@ def average(
     if protocol == "committee":
         return committee_average(models, weights)
     raise ValueError(
-        f"unknown secure averaging protocol {protocol!r}: use True (lesson 6), "
-        "'masks' or 'committee'"
+        tr(
+            "unknown secure averaging protocol {protocol}: use True (lesson 6), "
+            "'masks' or 'committee'",
+            protocol=repr(protocol),
+        )
     )

@@ -1,8 +1,9 @@
 """A worker in its own process: `python -m federated.server --id bob --port 8777`.
 
 (Also installed as the `federated-worker` command; `python -m federated.worker` runs the
-same.) The server keeps a `VirtualWorker` and answers one gRPC method whose request and
-reply are the messages of `federated.protocol` (see `servicer.py` for the commands).
+same.) The server keeps a `VirtualWorker` and answers two gRPC methods, `Call` for one
+message and `Stream` for a large one in chunks, whose requests and replies are the messages
+of `federated.protocol` (see `servicer.py` for the commands).
 What it guarantees to the data owner running it:
 
 - it listens on loopback unless told otherwise, and off loopback it needs a token and
@@ -30,6 +31,7 @@ import grpc
 from safetensors.torch import load_file
 
 from federated.access import Caller, Callers, TokenCheck, read_token, stderr
+from federated.language import tr
 from federated.peers import Peer, Peers, parse_named, peers_from_flags
 from federated.protocol import DEFAULT_MAX_MESSAGE
 from federated.servicer import Limits, WorkerServicer
@@ -82,18 +84,24 @@ def serve(
     if not is_loopback(host):
         if not callers:
             raise SystemExit(
-                f"refusing to serve on {host} without a token: pass "
-                f"--token-file (and TLS: --tls-cert, --tls-key)"
+                tr(
+                    "refusing to serve on {host} without a token: pass --token-file (and "
+                    "TLS: --tls-cert, --tls-key)",
+                    host=host,
+                )
             )
         if tls is None and not insecure_off_loopback:
             raise SystemExit(
-                f"refusing to serve on {host} without TLS: the token and the data would cross "
-                f"the network in the clear. Pass --tls-cert and --tls-key, or "
-                f"--insecure-off-loopback if this network is private and you accept that."
+                tr(
+                    "refusing to serve on {host} without TLS: the token and the data would "
+                    "cross the network in the clear. Pass --tls-cert and --tls-key, or "
+                    "--insecure-off-loopback if this network is private and you accept that.",
+                    host=host,
+                )
             )
     for peer in peers:
         if peer.port == port and is_loopback(peer.host) and is_loopback(host):
-            raise SystemExit(f"--peer {peer.name} is this server's own address")
+            raise SystemExit(tr("--peer {name} is this server's own address", name=peer.name))
     worker = VirtualWorker(None, id=worker_id)
     if data is not None:
         for name, tensor in load_file(str(data)).items():
@@ -101,7 +109,11 @@ def serve(
     servicer = WorkerServicer(worker, Callers(list(callers)), limits=limits)
     servicer.peers = Peers(list(peers), worker_id, servicer.boot, limits.call_timeout)
     handler = grpc.method_handlers_generic_handler(
-        "federated.Worker", {"Call": grpc.unary_unary_rpc_method_handler(servicer.call)}
+        "federated.Worker",
+        {
+            "Call": grpc.unary_unary_rpc_method_handler(servicer.call),
+            "Stream": grpc.stream_stream_rpc_method_handler(servicer.stream),
+        },
     )
     # A connection lives at most one call time limit, and its calls get one more to end:
     # so a caller that never finishes its message (even with a valid token) holds a thread
@@ -128,7 +140,7 @@ def serve(
     else:
         bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
-        raise SystemExit(f"cannot listen on {host}:{port}")
+        raise SystemExit(tr("cannot listen on {host}:{port}", host=host, port=port))
     server.start()
     return RunningServer(server, servicer)
 
@@ -221,7 +233,7 @@ def callers_from_flags(args: argparse.Namespace) -> list[Caller]:
         callers.append(Caller("client", read_token(args.token_file, stderr)))
     for name, path in parse_named(args.caller, "--caller").items():
         if name in ("client", "owner"):
-            raise SystemExit(f"--caller {name}: that name is taken, choose another")
+            raise SystemExit(tr("--caller {name}: that name is taken, choose another", name=name))
         callers.append(Caller(name, read_token(Path(path), stderr)))
     if args.owner_token_file:
         callers.append(Caller("owner", read_token(args.owner_token_file, stderr), owner=True))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from federated import plan, protocol
 from federated.access import Caller, Callers
+from federated.language import to_wire, tr
 from federated.ledger import Ledger, nbytes
 from federated.peers import Peers
 from federated.pointer import PointerTensor
@@ -45,6 +47,7 @@ class Limits:
 class Call:
     caller: Caller
     deadline: float  # time.monotonic()
+    stream: bool = False  # came by `/federated.Worker/Stream`: the reply goes back that way
 
 
 # An operation on inputs smaller than this is cheap whatever it is; larger ones are first
@@ -53,7 +56,8 @@ _CHECK_COST_FROM = 1 << 16
 
 
 class WorkerServicer:
-    """Handles `/federated.Worker/Call`: one request in, one reply out, one at a time."""
+    """Handles `/federated.Worker/Call` and `/Stream`: a request in, a reply out, one
+    request at a time on the worker (receiving and sending happen outside that turn)."""
 
     def __init__(
         self,
@@ -74,49 +78,107 @@ class WorkerServicer:
     # ---- one call -------------------------------------------------------------------------
 
     def call(self, request: bytes, context: grpc.ServicerContext) -> bytes:
-        caller = self.callers.identify(context.invocation_metadata())
-        if caller is None:  # the interceptor refuses these first; this is the second check
+        """`/federated.Worker/Call`: one message in, one out."""
+        call = self._begin(context, stream=False)
+        if call is None:  # the interceptor refuses these first; this is the second check
             return _error("PermissionError", "wrong or missing token")
+        try:
+            header, tensors = protocol.unpack(request)
+            reply = self._serve(header, tensors, call)
+            return reply if isinstance(reply, bytes) else protocol.pack({"ok": reply[0]}, reply[1])
+        except Exception as error:  # every failure is reported; the server goes on
+            return _error(type(error).__name__, str(error)[:4000], to_wire(error))
+
+    def stream(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        """`/federated.Worker/Stream`: a large message in chunks, and the reply the same way.
+
+        The header comes first and is checked against the message limit and the caller's
+        quota before any chunk is taken; each chunk is checked against the sizes the header
+        announced and the call's deadline. Nothing is kept unless every byte arrived.
+        """
+        call = self._begin(context, stream=True)
+        if call is None:
+            yield _error("PermissionError", "wrong or missing token")
+            return
+        try:
+            header, tensors = self._receive(requests, call)
+            reply = self._serve(header, tensors, call)
+        except Exception as error:  # every failure is reported; the server goes on
+            yield _error(type(error).__name__, str(error)[:4000], to_wire(error))
+            return
+        yield from protocol.stream({"ok": reply[0]}, reply[1])
+
+    def _begin(self, context: grpc.ServicerContext, stream: bool) -> Call | None:
+        caller = self.callers.identify(context.invocation_metadata())
+        if caller is None:
+            return None
         remaining = context.time_remaining()
         limit = (
             self.limits.call_timeout
             if remaining is None
             else min(remaining, self.limits.call_timeout)
         )
-        call = Call(caller, time.monotonic() + limit)
-        try:
-            header, tensors = protocol.unpack(request)
-            if not self.lock.acquire(timeout=max(call.deadline - time.monotonic(), 0)):
-                raise TimeoutError(
-                    f"{self.worker.id} was busy with other calls until this call's deadline; "
-                    f"nothing was done. Try again, or give the RemoteWorker a longer timeout."
+        return Call(caller, time.monotonic() + limit, stream)
+
+    def _receive(self, requests: Iterator[bytes], call: Call) -> tuple[dict, dict]:
+        incoming = protocol.Incoming(next(requests, b""), self.limits.max_message)
+        if not call.caller.owner and incoming.total > self.ledger.room(call.caller.name):
+            raise QuotaExceededError(
+                tr(
+                    "this message carries {size_mb} MB, more than your quota on {worker} has "
+                    "room for; nothing was received or kept. Free or fetch what you no longer "
+                    "need (drop its pointers) and try again.",
+                    size_mb=format(incoming.total / 2**20, ".1f"),
+                    worker=self.worker.id,
                 )
-            try:
-                reply = self.handle(header, tensors, call)
-            finally:
-                self.lock.release()
-            return reply if isinstance(reply, bytes) else protocol.pack({"ok": reply[0]}, reply[1])
-        except Exception as error:  # every failure is reported; the server goes on
-            return _error(type(error).__name__, str(error)[:4000])
+            )
+        for chunk in requests:
+            if time.monotonic() > call.deadline:
+                raise TimeoutError(
+                    tr(
+                        "the message did not arrive within this call's time limit; {worker} "
+                        "kept nothing of it",
+                        worker=self.worker.id,
+                    )
+                )
+            incoming.add(chunk)
+        return incoming.finish()
+
+    def _serve(self, header: dict, tensors: dict, call: Call) -> Any:
+        """Handle one request, alone on the worker, or fail at the call's deadline."""
+        if not self.lock.acquire(timeout=max(call.deadline - time.monotonic(), 0)):
+            raise TimeoutError(
+                tr(
+                    "{worker} was busy with other calls until this call's deadline; nothing "
+                    "was done. Try again, or give the RemoteWorker a longer timeout.",
+                    worker=self.worker.id,
+                )
+            )
+        try:
+            return self.handle(header, tensors, call)
+        finally:
+            self.lock.release()
 
     def handle(self, header: dict, tensors: dict[str, torch.Tensor], call: Call) -> Any:
         """(reply, tensors), or a packed reply. Frees sent along go first."""
         command = header.get("command")
         frees = header.get("free", [])
         if not (isinstance(frees, list) and all(type(i) is int for i in frees)):
-            raise ProtocolError("free is a list of ids")
+            raise ProtocolError(tr("free is a list of ids"))
         for wire_id in frees:
             if wire_id >> _LOCAL_BITS == self.boot:  # from an earlier run: long gone
                 self._free(wire_id & _LOCAL_MASK)
         if time.monotonic() > call.deadline:
             raise TimeoutError(
-                f"this call's deadline passed before {self.worker.id} could "
-                f"start it; nothing was done"
+                tr(
+                    "this call's deadline passed before {worker} could start it; nothing was done",
+                    worker=self.worker.id,
+                )
             )
         self.peers.limit_to(call.deadline)
         handler = getattr(self, f"do_{command}", None) if isinstance(command, str) else None
         if handler is None:
-            raise ProtocolError(f"unknown command {command!r}")
+            raise ProtocolError(tr("unknown command {command}", command=repr(command)))
         return handler(header, tensors, call)
 
     # ---- commands -------------------------------------------------------------------------
@@ -128,11 +190,11 @@ class WorkerServicer:
         """Keep the tensors sent (`t0`, `t1`, ... with gradients `g0`, ...)."""
         flags = header.get("requires_grad", [])
         if not isinstance(flags, list) or len(flags) != sum(k.startswith("t") for k in tensors):
-            raise ProtocolError("register needs one requires_grad flag per tensor")
+            raise ProtocolError(tr("register needs one requires_grad flag per tensor"))
         kept = []
         for i, flag in enumerate(flags):
             if f"t{i}" not in tensors:
-                raise ProtocolError(f"tensor t{i} missing")
+                raise ProtocolError(tr("tensor t{i} missing", i=i))
             tensor = tensors[f"t{i}"]
             if flag and tensor.dtype.is_floating_point:
                 tensor.requires_grad_(True)
@@ -155,7 +217,7 @@ class WorkerServicer:
         args = protocol.decode(header.get("args", {"$tuple": []}), resolve)
         kwargs = protocol.decode(header.get("kwargs", {"$dict": []}), resolve)
         if not isinstance(args, tuple) or not isinstance(kwargs, dict):
-            raise ProtocolError("args is a tuple and kwargs a dict")
+            raise ProtocolError(tr("args is a tuple and kwargs a dict"))
         if refs and max(r.numel() for r in refs) >= _CHECK_COST_FROM:
             self._check_cost(func, args, kwargs, refs, call)
         with torch.set_grad_enabled(bool(header.get("grad", True))):
@@ -180,15 +242,15 @@ class WorkerServicer:
             return {"plan": kept}, {}
         plan_id = header.get("plan")
         if type(plan_id) is not int:
-            raise ProtocolError("plan is the integer id `send` replied with")
+            raise ProtocolError(tr("plan is the integer id `send` replied with"))
         if action == "free":
             plan.forget(self.worker, plan_id)
             return None, {}
         if action != "run":
-            raise ProtocolError(f"unknown plan action {action!r}")
+            raise ProtocolError(tr("unknown plan action {action}", action=repr(action)))
         wire_ids = header.get("args")
         if not (isinstance(wire_ids, list) and all(type(i) is int for i in wire_ids)):
-            raise ProtocolError("a plan's arguments are a list of object ids")
+            raise ProtocolError(tr("a plan's arguments are a list of object ids"))
         made = []
 
         def run_op(func: Any, args: tuple, kwargs: dict) -> Any:
@@ -206,11 +268,13 @@ class WorkerServicer:
         self._charge(call, [i for i in made if i in self.worker.objects])
         return self._encode_result(output), {}
 
-    def do_fetch(self, header: dict, tensors: dict, call: Call) -> bytes:
-        """All or nothing: the reply is built and its size checked before anything goes."""
+    def do_fetch(self, header: dict, tensors: dict, call: Call) -> Any:
+        """All or nothing: the reply is built and its size checked before anything goes.
+        A megabyte or more goes back only as a stream: by `Call`, the answer is to ask
+        again by `Stream`, and nothing has changed (small fetches stay one quick message)."""
         ids = self._local_ids(header)
         if len(set(ids)) != len(ids):
-            raise ProtocolError("fetch names an object twice")
+            raise ProtocolError(tr("fetch names an object twice"))
         objs = [self.worker.store.lookup(i) for i in ids]
         out, flags, pointers = {}, [], {}
         for i, obj in enumerate(objs):
@@ -231,19 +295,33 @@ class WorkerServicer:
         asked = header.get("max_reply")
         if type(asked) is int and asked > 0:
             limit = min(limit, asked)
-        message = protocol.pack({"ok": {"requires_grad": flags, "pointers": pointers}}, out)
-        if len(message) > limit:
+        reply = {"requires_grad": flags, "pointers": pointers}
+        if not call.stream and protocol.nbytes_of(out) >= protocol.STREAM_FROM:
+            return {"stream": True}, {}  # nothing fetched: ask again by `Stream`
+        if call.stream:  # checked as the caller will count it: its tensors' bytes
+            out = protocol.sendable(out)
+            answer: Any = (reply, out)
+            size = protocol.nbytes_of(out)
+        else:
+            answer = protocol.pack({"ok": reply}, out)
+            size = len(answer)
+        if size > limit:
             raise ProtocolError(
-                f"these {len(ids)} objects make a reply of {len(message) / 2**20:.1f} MB, over "
-                f"the {limit / 2**20:.0f} MB message limit. Nothing was fetched: fetch fewer "
-                f"at a time, or raise the limit (--max-message-mb and max_message=)."
+                tr(
+                    "these {ids_count} objects make a reply of {size_mb} MB, over the "
+                    "{limit_mb} MB message limit. Nothing was fetched: fetch fewer at a time, "
+                    "or raise the limit (--max-message-mb and max_message=).",
+                    ids_count=len(ids),
+                    size_mb=format(size / 2**20, ".1f"),
+                    limit_mb=format(limit / 2**20, ".0f"),
+                )
             )
         self.worker.fetch_many(ids)  # the privacy policy's check, then the objects go
         for i, obj in zip(ids, objs):
             self.ledger.release(i)
             if isinstance(obj, PointerTensor):
                 obj._retire("handed to the caller")  # the caller's pointer owns it now
-        return message
+        return answer
 
     def do_copy(self, header: dict, tensors: dict, call: Call) -> tuple[Any, dict]:
         (obj_id,) = self._local_ids(header)
@@ -293,14 +371,17 @@ class WorkerServicer:
         """The data owner places data (never charged to a quota)."""
         if not call.caller.owner:
             raise PermissionError(
-                f"only {self.worker.id}'s data owner may load data: at start-up with --data, "
-                f"or with the token of --owner-token-file"
+                tr(
+                    "only {worker}'s data owner may load data: at start-up with --data, or "
+                    "with the token of --owner-token-file",
+                    worker=self.worker.id,
+                )
             )
         if set(tensors) != {"t0"}:
-            raise ProtocolError("load takes one tensor, t0")
+            raise ProtocolError(tr("load takes one tensor, t0"))
         epsilon = header.get("epsilon")
         if epsilon is not None and type(epsilon) not in (int, float):
-            raise ProtocolError("epsilon is a number")
+            raise ProtocolError(tr("epsilon is a number"))
         pointer = self.worker.load(
             tensors["t0"],
             tag=_tags(header),
@@ -370,9 +451,15 @@ class WorkerServicer:
         flops = counter.get_total_flops()
         if flops > self.limits.max_op_flops:
             raise QuotaExceededError(
-                f"`{getattr(func, '__name__', func)}` would take about {flops / 1e9:.0f} GFLOP, "
-                f"over {self.worker.id}'s limit of {self.limits.max_op_flops / 1e9:.0f} GFLOP "
-                f"for one operation; nothing was run. Split it into smaller operations."
+                tr(
+                    "`{func}` would take about {gflop} GFLOP, over {worker}'s limit of "
+                    "{limit} GFLOP for one operation; nothing was run. Split it into "
+                    "smaller operations.",
+                    func=getattr(func, "__name__", func),
+                    gflop=format(flops / 1e9, ".0f"),
+                    worker=self.worker.id,
+                    limit=format(self.limits.max_op_flops / 1e9, ".0f"),
+                )
             )
         made = sum(
             t.numel() * t.element_size()
@@ -381,8 +468,13 @@ class WorkerServicer:
         )
         if made > self.ledger.room(call.caller.name) and not call.caller.owner:
             raise QuotaExceededError(
-                f"`{getattr(func, '__name__', func)}` would make {made / 2**20:.0f} MB, more "
-                f"than your quota on {self.worker.id} has room for; nothing was run."
+                tr(
+                    "`{func}` would make {size_mb} MB, more than your quota on {worker} has "
+                    "room for; nothing was run.",
+                    func=getattr(func, "__name__", func),
+                    size_mb=format(made / 2**20, ".0f"),
+                    worker=self.worker.id,
+                )
             )
 
     # ---- wire ids ---------------------------------------------------------------------------
@@ -390,16 +482,20 @@ class WorkerServicer:
     def _local(self, wire_id: int) -> int:
         if wire_id >> _LOCAL_BITS != self.boot:
             raise WorkerRestartedError(
-                f"object {wire_id} was made by an earlier run of worker {self.worker.id}: the "
-                f"server has restarted since, and what it held then is gone. Send the data "
-                f"again (or search for the owner's data) and use the new pointers."
+                tr(
+                    "object {wire_id} was made by an earlier run of worker {worker}: the "
+                    "server has restarted since, and what it held then is gone. Send the "
+                    "data again (or search for the owner's data) and use the new pointers.",
+                    wire_id=wire_id,
+                    worker=self.worker.id,
+                )
             )
         return wire_id & _LOCAL_MASK
 
     def _local_ids(self, header: dict) -> list[int]:
         ids = header.get("ids")
         if not (isinstance(ids, list) and ids and all(type(i) is int for i in ids)):
-            raise ProtocolError("ids is a non-empty list of integers")
+            raise ProtocolError(tr("ids is a non-empty list of integers"))
         return [self._local(i) for i in ids]
 
     def _ref(self, wire_id: int) -> Ref:
@@ -434,8 +530,9 @@ class WorkerServicer:
 _LOCAL_MASK = (1 << _LOCAL_BITS) - 1
 
 
-def _error(kind: str, message: str) -> bytes:
-    return protocol.pack({"error": {"type": kind, "message": message}})
+def _error(kind: str, message: str, template: dict[str, Any] | None = None) -> bytes:
+    """An error reply: its text, and its template for the caller to translate (to_wire)."""
+    return protocol.pack({"error": {"type": kind, "message": message, **(template or {})}})
 
 
 def _refresh(ref: Ref, real: torch.Tensor) -> Ref:
@@ -443,13 +540,13 @@ def _refresh(ref: Ref, real: torch.Tensor) -> Ref:
 
 
 def _no_tensor(value: Any) -> Any:
-    raise ProtocolError("a tensor result must be a reference")
+    raise ProtocolError(tr("a tensor result must be a reference"))
 
 
 def _tags(header: dict) -> list[str]:
     tags = header.get("tags", [])
     if not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
-        raise ProtocolError("tags is a list of strings")
+        raise ProtocolError(tr("tags is a list of strings"))
     return tags
 
 

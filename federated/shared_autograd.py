@@ -21,6 +21,7 @@ import torch
 from torch._C import DisableTorchFunctionSubclass
 
 from federated.fixed_precision import FixedPrecisionTensor, record_gradients_with
+from federated.language import tr
 
 Backward = Callable[[FixedPrecisionTensor], tuple[Any, ...]]
 _METADATA = {
@@ -112,7 +113,7 @@ class AutogradTensor(torch.Tensor):
         if gradient is None:
             if self.numel() != 1:
                 raise RuntimeError(
-                    "backward() without a gradient needs a single value: call .sum() first"
+                    tr("backward() without a gradient needs a single value: call .sum() first")
                 )
             gradient = torch.ones(self.shape)
         grads: dict[int, FixedPrecisionTensor] = {id(self): _as_fpt(gradient, self.child)}
@@ -140,7 +141,9 @@ class AutogradTensor(torch.Tensor):
     def __torch_dispatch__(  # type: ignore[override]  # torch stubs the disabled default
         cls, func: Any, types: Any, args: Any = (), kwargs: Any = None
     ) -> Any:
-        raise RuntimeError(f"internal error: a shared value reached the dispatcher in {func}")
+        raise RuntimeError(
+            tr("internal error: a shared value reached the dispatcher in {func}", func=func)
+        )
 
     @classmethod
     def __torch_function__(cls, func: Any, types: Any, args: Any = (), kwargs: Any = None):
@@ -152,8 +155,12 @@ class AutogradTensor(torch.Tensor):
         rule = _RULES.get(name)
         if rule is None:
             raise TypeError(
-                f"`{name}` does not work on shared values that record gradients. What "
-                f"works: {', '.join(sorted(n for n in _RULES if not n.startswith('_')))}."
+                tr(
+                    "`{name}` does not work on shared values that record gradients. What "
+                    "works: {value}.",
+                    name=name,
+                    value=", ".join(sorted(n for n in _RULES if not n.startswith("_"))),
+                )
             )
         return rule(*args, **kwargs)
 
@@ -239,7 +246,7 @@ def _mul(a: Any, b: Any) -> Any:
 
 def _truediv(a: Any, b: Any) -> Any:
     if isinstance(b, torch.Tensor):
-        raise TypeError("shared values can only be divided by a public number")
+        raise TypeError(tr("shared values can only be divided by a public number"))
     return _record(_value(a) / b, (a,), lambda g: (g / b,))
 
 
@@ -249,7 +256,7 @@ def _neg(a: Any) -> Any:
 
 def _pow(a: Any, power: Any) -> Any:
     if power != 2:
-        raise NotImplementedError("only squares (** 2) of shared values work")
+        raise NotImplementedError(tr("only squares (** 2) of shared values work"))
     va = _value(a)
     return _record(va * va, (a,), lambda g: (g * va * 2,))
 

@@ -18,6 +18,7 @@ from torch import nn
 
 from federated import shared_autograd, shared_nn  # noqa: F401 - they register themselves
 from federated.fixed_precision import FixedPrecisionTensor
+from federated.language import tr
 from federated.sharing import AdditiveSharingTensor
 
 
@@ -33,9 +34,9 @@ def tensor_fix_precision(
 
     PySyft's spelling, `precision_fractional=`, is accepted; the base is always 10."""
     if base != 10:
-        raise ValueError("fixed precision here is decimal: leave base=10")
+        raise ValueError(tr("fixed precision here is decimal: leave base=10"))
     if precision is not None and precision_fractional is not None:
-        raise TypeError("give either precision or precision_fractional, not both")
+        raise TypeError(tr("give either precision or precision_fractional, not both"))
     chosen = precision if precision is not None else precision_fractional
     return FixedPrecisionTensor.from_float(self, 3 if chosen is None else chosen)
 
@@ -83,7 +84,7 @@ def module_share(self: nn.Module, *workers: Any, **kwargs: Any) -> nn.Module:
     ]
     encoded = [(sub, name, p) for sub, name, p in params if isinstance(p, FixedPrecisionTensor)]
     if len(encoded) != len(params):
-        raise TypeError("share the model after encoding it: model.fix_precision().share(...)")
+        raise TypeError(tr("share the model after encoding it: model.fix_precision().share(...)"))
     shared = [(sub, name, p.share(*workers, **kwargs)) for sub, name, p in encoded]
     for sub, name, value in shared:
         sub._parameters[name] = value

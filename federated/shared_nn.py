@@ -22,6 +22,7 @@ from federated.fixed_precision import (
     handle_torch_functions,
     truncate,
 )
+from federated.language import tr
 
 
 def _fpt(value: Any, like: FixedPrecisionTensor) -> FixedPrecisionTensor:
@@ -34,7 +35,7 @@ def _fpt(value: Any, like: FixedPrecisionTensor) -> FixedPrecisionTensor:
 def _pair(value: Any, what: str) -> int:
     if isinstance(value, (tuple, list)):
         if len(set(value)) != 1:
-            raise NotImplementedError(f"only square {what}s work on shared values")
+            raise NotImplementedError(tr("only square {what}s work on shared values", what=what))
         value = value[0]
     return int(value)
 
@@ -63,7 +64,7 @@ def conv2d(
     groups: int = 1,
 ) -> FixedPrecisionTensor:
     if _pair(dilation, "dilation") != 1 or groups != 1:
-        raise NotImplementedError("convolutions on shared values take dilation=1, groups=1")
+        raise NotImplementedError(tr("convolutions on shared values take dilation=1, groups=1"))
     like = x if isinstance(x, FixedPrecisionTensor) else weight
     x, weight = _fpt(x, like), _fpt(weight, like)
     s, p = _pair(stride, "stride"), _pair(padding, "padding")
@@ -94,7 +95,7 @@ def max_pool2d(
     s = k if stride is None else _pair(stride, "stride")
     if _pair(padding, "padding") or _pair(dilation, "dilation") != 1 or ceil_mode or return_indices:
         raise NotImplementedError(
-            "max-pooling on shared values takes no padding, dilation, ceil_mode or indices"
+            tr("max-pooling on shared values takes no padding, dilation, ceil_mode or indices")
         )
 
     def windows(t: Any) -> Any:
@@ -175,9 +176,12 @@ def call(func: Any, args: tuple, kwargs: dict) -> Any:
     handler = _HANDLERS.get(name)
     if handler is None:
         raise TypeError(
-            f"`{name}` does not work on fixed-precision or shared values. What works: "
-            f"{', '.join(sorted(n for n in _HANDLERS if not n.startswith('_')))}, and the "
-            f"arithmetic operators."
+            tr(
+                "`{name}` does not work on fixed-precision or shared values. What works: "
+                "{value}, and the arithmetic operators.",
+                name=name,
+                value=", ".join(sorted(n for n in _HANDLERS if not n.startswith("_"))),
+            )
         )
     return handler(*args, **kwargs)
 

@@ -26,6 +26,7 @@ import torch
 
 from federated import traffic
 from federated.errors import WorkerMismatchError
+from federated.language import tr
 from federated.pointer import PointerTensor
 
 _HALF = 2**31
@@ -70,9 +71,9 @@ class AdditiveSharingTensor:
         """Split `secret` (int64, here or on one worker) into shares on `workers`."""
         workers = list(workers)
         if len(workers) < 2 or len(set(_ids(workers))) != len(workers):
-            raise ValueError("sharing needs at least two distinct workers")
+            raise ValueError(tr("sharing needs at least two distinct workers"))
         if not isinstance(secret, torch.Tensor) or secret.dtype != torch.int64:
-            raise TypeError("only int64 tensors can be shared: call .fix_precision() first")
+            raise TypeError(tr("only int64 tensors can be shared: call .fix_precision() first"))
         if isinstance(secret, PointerTensor):
             return cls._share_remote(secret, workers, crypto_provider)
         generator = _local_generator()
@@ -143,8 +144,12 @@ class AdditiveSharingTensor:
     def _check(self, other: AdditiveSharingTensor) -> None:
         if list(other.shares) != list(self.shares):
             raise WorkerMismatchError(
-                f"shared values on {list(self.shares)} and {list(other.shares)} cannot be "
-                f"combined: share both among the same workers"
+                tr(
+                    "shared values on {value} and {value_2} cannot be combined: share both "
+                    "among the same workers",
+                    value=list(self.shares),
+                    value_2=list(other.shares),
+                )
             )
 
     def _public_on(self, worker_id: str, value: torch.Tensor) -> Any:
@@ -191,8 +196,11 @@ class AdditiveSharingTensor:
         is near the edge of the ring (SecureML, Mohassel and Zhang, 2017)."""
         if len(self.shares) != 2:
             raise NotImplementedError(
-                "dividing a shared value works with exactly two share holders; share among "
-                "two workers, or reconstruct the sum first and divide it in the open"
+                tr(
+                    "dividing a shared value works with exactly two share holders; share "
+                    "among two workers, or reconstruct the sum first and divide it in the "
+                    "open"
+                )
             )
         (w0, s0), (w1, s1) = self.shares.items()
         return self._new(
@@ -213,8 +221,10 @@ class AdditiveSharingTensor:
         provider = self.crypto_provider or other.crypto_provider
         if provider is None:
             raise ValueError(
-                "multiplying two shared values needs a crypto provider to deal Beaver "
-                "triples: share with crypto_provider=some_worker"
+                tr(
+                    "multiplying two shared values needs a crypto provider to deal Beaver "
+                    "triples: share with crypto_provider=some_worker"
+                )
             )
         a, b, c = _beaver_triple(provider, self.shape, other.shape, self.workers, op)
         epsilon, delta = open_together([self - a, other - b])

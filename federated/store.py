@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from federated.errors import ObjectNotFoundError
+from federated.language import tr
 
 
 class ObjectStore(dict[int, Any]):
@@ -28,8 +29,12 @@ class ObjectStore(dict[int, Any]):
 
     def __missing__(self, obj_id: int) -> Any:
         raise ObjectNotFoundError(
-            f"{self.owner} holds no object {obj_id}: it was fetched, moved or freed "
-            f"already. Use the pointer that call returned."
+            tr(
+                "{owner} holds no object {obj_id}: it was fetched, moved or freed already. "
+                "Use the pointer that call returned.",
+                owner=self.owner,
+                obj_id=obj_id,
+            )
         )
 
     def __repr__(self) -> str:

@@ -17,6 +17,7 @@ import torch
 
 from federated.contract import Worker
 from federated.executor import Executor
+from federated.language import tr
 from federated.pointer import GET_GRAD, PointerTensor
 from federated.policy import PrivacyPolicy
 from federated.store import ObjectStore
@@ -40,7 +41,9 @@ def _tags(tags: Iterable[str | Sequence[str]]) -> tuple[str, ...]:
         elif isinstance(tag, (list, tuple)) and all(isinstance(t, str) for t in tag):
             flat.extend(tag)
         else:
-            raise TypeError(f"a tag is a string such as '#patients', not {tag!r}")
+            raise TypeError(
+                tr("a tag is a string such as '#patients', not {value}", value=repr(tag))
+            )
     return tuple(flat)
 
 
@@ -59,10 +62,10 @@ class VirtualWorker:
         data: Iterable[torch.Tensor] = (),
     ) -> None:
         if not isinstance(id, str) or not id:
-            raise ValueError("a worker needs a non-empty string id, e.g. id='bob'")
+            raise ValueError(tr("a worker needs a non-empty string id, e.g. id='bob'"))
         data = tuple(data)
         if not all(isinstance(t, torch.Tensor) and not isinstance(t, PointerTensor) for t in data):
-            raise TypeError("data is a sequence of local tensors, e.g. data=(x, y)")
+            raise TypeError(tr("data is a sequence of local tensors, e.g. data=(x, y)"))
         self.hook = hook
         self.id = id
         self.store = ObjectStore(id)
@@ -123,10 +126,10 @@ class VirtualWorker:
         says whether a model trained on it may leave.
         """
         if not isinstance(tensor, torch.Tensor) or isinstance(tensor, PointerTensor):
-            raise TypeError("load() takes a local tensor, the owner's own data")
+            raise TypeError(tr("load() takes a local tensor, the owner's own data"))
         tags = _tags([tag])
         if epsilon is not None and not epsilon > 0:
-            raise ValueError(f"epsilon is a positive budget, got {epsilon}")
+            raise ValueError(tr("epsilon is a positive budget, got {epsilon}", epsilon=epsilon))
         obj_id = self.store.register(tensor.detach().clone())
         self._loaded[obj_id] = Loaded(tags, description, private)
         self.policy.on_load(obj_id, private=private, epsilon=epsilon, model_exit=model_exit)

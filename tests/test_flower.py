@@ -1,14 +1,18 @@
-"""`federated.flower`: lesson 5's training on Flower's engine, in simulation and as real
-processes on loopback with TLS, against our own FedAvg on the same split."""
+"""`federated.flower`: the pieces that turn lesson 5's training into Flower apps, and the
+processes they start (a Ray node, a SuperLink and SuperNodes), which are all stopped also
+when what runs inside fails.
+
+The trainings themselves, in Flower's simulation engine and as a real deployment over TLS,
+each within 0.05 of our own FedAvg on the same split, are lesson 11's declared convergence
+checks, which tests/test_notebooks.py runs in both languages: running them here too would
+only add their minutes to CI again."""
 
 from __future__ import annotations
 
-import os
 import stat
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -21,44 +25,16 @@ import federated as sy  # noqa: E402
 from federated import flower  # noqa: E402
 from federated.flower_deploy import (  # noqa: E402
     LocalDeployment,
+    LocalRay,
     is_running,
     make_certificates,
     process_tree,
-    write_app,
 )
 
 sys.path.insert(0, str(Path(__file__).parent))
 import flower_task as task  # noqa: E402
 
-ROUNDS, OWNERS = 3, 3
-TOLERANCE = 0.05  # accuracy on 397 held-out digits: about 20 of them
-
-
-def our_fedavg(rounds: int = ROUNDS) -> list[float]:
-    """Lesson 5's rounds with our virtual workers, on the split Flower's nodes get."""
-    hook = sy.TorchHook(torch)
-    owners = [sy.VirtualWorker(hook, id=f"flower-owner-{i}") for i in range(OWNERS)]
-    images, labels = task.shuffled_digits()
-    shared = sy.BaseDataset(images[:1400], labels[:1400]).federate(owners)
-    loader = sy.FederatedDataLoader(shared, batch_size=32, shuffle=True)
-    torch.manual_seed(0)
-    model = task.SmallDigitNet()
-    history = [task.held_out_accuracy(model)]
-    for _ in range(rounds):
-        copies, counts = [], []
-        for worker_id in shared.workers:
-            copy = model.copy().send(shared[worker_id].location)
-            task.train_on(copy, lambda worker_id=worker_id: loader.batches(worker_id))
-            copies.append(copy.get())
-            counts.append(len(shared[worker_id]))
-        model = sy.federated_avg(copies, weights=counts)
-        history.append(task.held_out_accuracy(model))
-    return history
-
-
-@pytest.fixture(scope="module")
-def reference() -> list[float]:
-    return our_fedavg()
+OWNERS = 3
 
 
 def test_arrays_round_trip_and_refuse_another_architecture() -> None:
@@ -132,78 +108,20 @@ def test_a_failure_inside_the_deployment_still_stops_every_process(tmp_path: Pat
     assert len(pids) >= 2 and not any(is_running(p) for p in pids)
 
 
-def test_superlink_and_supernodes_train_like_our_fedavg(
-    tmp_path: Path, reference: list[float]
-) -> None:
-    app = tmp_path / "app"
-    result = write_app(
-        app,
-        imports=(
-            "import torch\nimport torch.nn.functional as F\n"
-            "from sklearn.datasets import load_digits\nfrom torch import nn, optim\n"
-        ),
-        helpers=[task.shuffled_digits],
-        model=task.SmallDigitNet,
-        train=task.train_on,
-        partition=task.owner_part,
-        evaluate=task.held_out_accuracy,
-        rounds=ROUNDS,
-        clients=OWNERS,
-    )
+def test_a_ray_cluster_refuses_no_cpus_and_starts_nothing() -> None:
+    with pytest.raises(ValueError, match="at least one CPU"):
+        LocalRay(0)
+
+
+def test_a_failure_inside_the_ray_cluster_still_stops_every_process() -> None:
+    import ray
+
     pids: set[int] = set()
-    try:
-        with LocalDeployment(OWNERS, timeout=420, workdir=tmp_path / "run") as deployment:
-            # the SuperNodes talk to the SuperLink over TLS only: it serves no plain HTTP
-            assert "--insecure" not in " ".join(map(str, deployment.processes[0].args))
-            outcome = deployment.run(app, result, watch=lambda: pids.update(started_by(deployment)))
-    finally:
-        assert not any(is_running(p) for p in pids)
-    accuracies = outcome["accuracies"]
-    assert len(accuracies) == ROUNDS + 1
-    assert accuracies[0] == pytest.approx(reference[0], abs=1e-6)  # one starting model
-    assert accuracies[-1] > 0.85
-    assert abs(accuracies[-1] - reference[-1]) <= TOLERANCE
-
-
-@pytest.fixture
-def ray_cluster():
-    """Ray, started here so that Flower's engine reuses it. On a crowded machine Ray's
-    raylet gives up when its agent starts in more than a fixed 15 s (ray-project/ray#65983);
-    that is a fact about the machine, not about our code, so the test is skipped then."""
-    ray = pytest.importorskip("ray")
-    try:
-        ray.init(
-            num_cpus=1,
-            num_gpus=0,
-            include_dashboard=False,
-            logging_level="ERROR",
-            log_to_driver=False,
-            _node_ip_address="127.0.0.1",  # loopback only
-            runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}},
-        )
-    except Exception as error:  # Ray raises a bare Exception for this
-        ray.shutdown()
-        if "timed out during startup" in str(error):
-            pytest.skip(f"Ray could not start on this machine now: {error}")
-        raise
-    yield ray
-    ray.shutdown()
-
-
-def test_flower_simulation_trains_like_our_fedavg(reference: list[float], ray_cluster) -> None:
-    history = flower.History()
-    flower.simulate(
-        flower.client_app(task.SmallDigitNet, task.train_on, task.owner_part),
-        flower.server_app(
-            task.SmallDigitNet,
-            task.held_out_accuracy,
-            rounds=ROUNDS,
-            clients=OWNERS,
-            history=history,
-        ),
-        OWNERS,
-    )
-    assert len(history.accuracies) == ROUNDS + 1
-    assert history.accuracies[0] == pytest.approx(reference[0], abs=1e-6)
-    assert abs(history.accuracies[-1] - reference[-1]) <= TOLERANCE
-    assert np.isfinite(history.accuracies).all()
+    with pytest.raises(RuntimeError, match="learner's mistake"), LocalRay() as cluster:
+        cluster.connect()
+        pids = cluster.started()
+        assert ray.is_initialized() and len(pids) >= 3  # ray start, the GCS, the raylet...
+        raise RuntimeError("a learner's mistake")
+    assert not ray.is_initialized()
+    assert not any(is_running(p) for p in pids)
+    assert not cluster.workdir.exists()  # its logs and sockets are gone too

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_tools import HINDI, LESSON, TEMPLATE, fill_catalog, make_project, mark_executed
-from tools import comments, glossary
+from tools import comments, glossary, printed
 from tools.check import check_project
 from tools.paths import Project
 from tools.translate import translate
@@ -240,12 +240,14 @@ HEADING = ("# A demo of pointers", None)
 PARAGRAPH = next(key for key in HINDI if key[0].startswith("A pointer"))
 CURVE = ("make a toy loss curve", comments.CONTEXT)
 STEP = ("print one loss per step", comments.CONTEXT)
+LABEL = ("loss={loss:.3f}", printed.CONTEXT)
 #: the demo lesson written by the rules: no gloss in the heading, one for "loss"
 FOLLOWING = {
     **HINDI,
     HEADING: "# पॉइंटर का एक नमूना",
     CURVE: "हानि (loss) का एक छोटा वक्र बनाइए",
     STEP: "हर क़दम की हानि छापिए",
+    LABEL: "हानि={loss:.3f}",
 }
 
 

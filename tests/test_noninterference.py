@@ -73,18 +73,17 @@ class Books:
     def from_model(self, *operands: int) -> bool:
         """Whether what is computed from `operands` may leave through the model exit: each
         is public, or the trained parameter itself, or computed from it alone."""
-        return all(
-            self.level[a] == PUBLIC or (self.level[a] == TRAINED and (a == MODEL or self.model[a]))
-            for a in operands
+        return all(self.level[a] == PUBLIC or self.exits(a) for a in operands)
+
+    def exits(self, i: int) -> bool:
+        """Whether `i` leaves through the model exit: the parameter, what shares its
+        memory (and so shows its values), or what was computed from it alone."""
+        return self.level[i] == TRAINED and (
+            i == MODEL or self.model[i] or self.group[i] == self.group[MODEL]
         )
 
     def may_leave(self, i: int) -> bool:
-        """Public, or through the model exit: the parameter, what shares its memory (its
-        own values), or what was computed from it alone."""
-        return self.level[i] == PUBLIC or (
-            self.level[i] == TRAINED
-            and (i == MODEL or self.model[i] or self.group[i] == self.group[MODEL])
-        )
+        return self.level[i] == PUBLIC or self.exits(i)
 
 
 MODEL = 3  # pool index of the model's weight
@@ -234,10 +233,7 @@ def book_step(
             grads[0] = max(grads[0], level[books.gradient])
             books.write(books.gradient, grads[0])
         if done:
-            # The update adds a gradient into the weight's memory. What shares it (`.data`,
-            # a view) keeps the flag it had: it holds what the weight holds, and kept after
-            # `.data =` moved the weight, values the weight held while it could leave.
-            books.write(MODEL, grads[0], model=True)
+            books.write(MODEL, grads[0])  # the update is a gradient: no longer from the model
     elif not done:
         return
     elif kind == "new":
@@ -249,9 +245,15 @@ def book_step(
     elif kind == "data_set":
         dst, src = args
         model = books.from_model(dst, src)
+        if dst == MODEL:  # what shared the parameter's memory keeps its values as of now
+            for i, g in enumerate(books.group):
+                if g == books.group[MODEL] and level[i] == TRAINED:
+                    books.model[i] = True
+        carried = books.exits(dst)  # it showed the parameter's values: no gradient's
         for i, t in enumerate(books.tensor):  # the tensor, whichever entry names it
             if t == books.tensor[dst]:
                 books.group[i] = books.group[src]
+                books.model[i] = books.model[i] or carried
         books.write(dst, max(level[dst], level[src]), model)
     elif not has_grad:  # a public stand-in
         books.add(grads[0])
@@ -291,6 +293,8 @@ SECRETS = st.lists(st.integers(-9, 9), min_size=8, max_size=8).map(
 
 @settings(
     max_examples=int(os.environ.get("NONINTERFERENCE_EXAMPLES", 40)),
+    # CI runs the same examples every time; NONINTERFERENCE_SEARCH=1 explores new ones
+    derandomize=not os.environ.get("NONINTERFERENCE_SEARCH"),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )

@@ -3,18 +3,20 @@
 One test class per template (none when there are no templates yet): the notebooks are built
 from the template and the committed catalogue, executed with papermill into
 build/executed/<locale>/, and their declared convergence is checked. The code is the
-same in both languages, so every code cell's stdout and text/plain results must be too.
+same in both languages but for the text it prints, so every code cell's stdout (with
+that text turned back into English) and text/plain results must be the same too.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tools import build, convergence
+from tools import build, convergence, printed
+from tools import catalog as catalogs
 from tools.execute import execute
 from tools.outputs import results_of, stdout_of
 from tools.paths import DEFAULT_ROOT, LOCALES, Lesson, Project
-from tools.sources import load
+from tools.sources import Sources, load
 
 PROJECT = Project(DEFAULT_ROOT)
 LESSONS = PROJECT.lessons()
@@ -26,6 +28,18 @@ def _shown(notebook) -> list[tuple[int, str, list[str]]]:
         for index, cell in enumerate(notebook.cells)
         if cell.cell_type == "code"
     ]
+
+
+def _in_english(sources: Sources, locale: str, stdout: str) -> str:
+    """A cell's stdout with the lesson's printed translations turned back into English
+    (any cell's: a function defined in one cell prints in another)."""
+    lookup = catalogs.lookup(sources.catalog(locale))
+    pairs = []
+    for message in sources.messages:
+        translation = lookup(message.msgid, message.context)
+        if message.context == printed.CONTEXT and translation is not None:
+            pairs.append((message.msgid, translation))
+    return printed.untranslate(stdout, pairs)
 
 
 def check_lesson(lesson: Lesson) -> None:
@@ -43,6 +57,7 @@ def check_lesson(lesson: Lesson) -> None:
         for (index, out_en, res_en), (_, out, res) in zip(
             english, _shown(executed[locale]), strict=True
         ):
+            out = _in_english(sources, locale, out)
             assert out == out_en, f"cell {index}: stdout differs in {locale}"
             assert res == res_en, f"cell {index}: results differ in {locale}"
 

@@ -5,7 +5,8 @@ without its dependencies; those are taken from the project's virtualenv through 
 `.pth` line (torch is large and must not be downloaded again). A `.pth` line makes a
 folder importable but does not run the `.pth` files inside it, so the checkout's
 editable install of `federated` stays out and the wheel's copy is the one imported.
-Lesson 2's code then runs there with the widgets in Hindi, chosen by `FEDERATED_LANG`.
+Lesson 2's code then runs there with the widgets, and an error, in Hindi, chosen by
+`FEDERATED_LANG`.
 """
 
 from __future__ import annotations
@@ -49,7 +50,15 @@ def texts(widget, seen):
 shown = []
 for name in ("dashboard", "playground"):
     shown += list(texts(globals()[name], set()))
-print("REPORT " + json.dumps({"federated": federated.__file__, "texts": shown}))
+import torch
+owner = federated.VirtualWorker(federated.TorchHook(torch), id="report_owner")
+try:
+    (owner.load(torch.ones(2), private=True) * 2).get()
+    error = ""
+except federated.errors.PrivateDataError as refused:
+    error = str(refused)
+report = {"federated": federated.__file__, "texts": shown, "error": error}
+print("REPORT " + json.dumps(report))
 """
 
 
@@ -65,13 +74,19 @@ def _lesson_code(number: str) -> str:
     )
 
 
-def test_the_wheel_ships_catalogues_dependencies_and_the_worker_command(tmp_path: Path) -> None:
-    wheel = _build_wheel(tmp_path)
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Built once for both tests: neither changes it, and pip takes seconds per build."""
+    return _build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+def test_the_wheel_ships_catalogues_dependencies_and_the_worker_command(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         metadata = archive.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
         entry_points = archive.read(next(n for n in names if n.endswith("entry_points.txt")))
     assert "federated/locales/hi/LC_MESSAGES/widgets.po" in names
+    assert "federated/locales/hi/LC_MESSAGES/errors.po" in names
     assert "federated/widgets/i18n.py" in names
     assert not any(n.startswith(("tools/", "tests/", "notebooks/")) for n in names)
     requires = [
@@ -108,8 +123,7 @@ def _build_wheel(tmp_path: Path) -> Path:
     return wheels[0]
 
 
-def test_an_installed_wheel_runs_lesson_2_with_hindi_widgets(tmp_path: Path) -> None:
-    wheel = _build_wheel(tmp_path)
+def test_an_installed_wheel_runs_lesson_2_with_hindi_widgets(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
@@ -162,6 +176,7 @@ def test_an_installed_wheel_runs_lesson_2_with_hindi_widgets(tmp_path: Path) -> 
     shown = "\n".join(report["texts"])
     assert "हर वर्कर का लॉस" in shown  # "Loss per worker", from the shipped catalogue
     assert "Loss per worker" not in shown
+    assert "निजी डेटा" in report["error"] and "report_owner" in report["error"]  # errors too
     worker = subprocess.run(
         [str(venv / "bin" / "federated-worker"), "--help"],
         env=env,

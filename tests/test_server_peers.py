@@ -18,7 +18,7 @@ import federated as sy
 from federated import protocol, server
 from federated.peers import Peer, Peers
 from federated.process import free_port
-from federated.protocol import METHOD
+from federated.protocol import METHOD, STREAM
 
 pytestmark = pytest.mark.xdist_group("remote-workers")
 TOKENS = {
@@ -39,6 +39,7 @@ class RecordingProxy:
         self.lock = threading.Lock()
         self.channel = grpc.insecure_channel(f"127.0.0.1:{target_port}")
         forward = self.channel.unary_unary(METHOD)
+        forward_stream = self.channel.stream_stream(STREAM)
 
         def call(request: bytes, context: grpc.ServicerContext) -> bytes:
             metadata = [(k, v) for k, v in context.invocation_metadata() if k == "authorization"]
@@ -48,12 +49,25 @@ class RecordingProxy:
                 self.messages += [request, reply]
             return reply
 
+        def stream(requests, context: grpc.ServicerContext):
+            metadata = [(k, v) for k, v in context.invocation_metadata() if k == "authorization"]
+            sent = list(requests)
+            replies = list(forward_stream(iter(sent), metadata=metadata, timeout=30))
+            with self.lock:
+                self.tokens += [v.removeprefix("Bearer ") for _, v in metadata]
+                self.messages += [*sent, *replies]
+            yield from replies
+
         self.port = free_port()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         self.server.add_generic_rpc_handlers(
             (
                 grpc.method_handlers_generic_handler(
-                    "federated.Worker", {"Call": grpc.unary_unary_rpc_method_handler(call)}
+                    "federated.Worker",
+                    {
+                        "Call": grpc.unary_unary_rpc_method_handler(call),
+                        "Stream": grpc.stream_stream_rpc_method_handler(stream),
+                    },
                 ),
             )
         )

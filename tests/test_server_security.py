@@ -1,5 +1,6 @@
 """Attacks on a worker server, each refused: tokens, the interceptor, stalled calls, time
-and work limits, quotas, the owner's `load`, all-or-nothing fetch, restarts, TLS flags.
+and work limits, quotas, the owner's `load`, all-or-nothing fetch, streams cut off as they
+arrive, restarts, TLS flags.
 
 Peers and what crosses between workers are in test_server_peers.py. Everything runs on
 loopback; every server started here is stopped, also when a test fails.
@@ -307,6 +308,157 @@ def test_a_fetch_naming_an_object_twice_is_refused_and_changes_nothing(small_ser
         )
     assert protocol.unpack(reply)[0]["error"]["type"] == "ProtocolError"
     assert torch.equal(x.get(), torch.tensor([4.0, 5.0]))
+
+
+# ---- streams: checked as they arrive, kept only whole ----------------------------------------
+
+MiB = 2**20
+
+
+class _Chunks:
+    """A request stream: a header announcing `announced` float32 values, then `chunks`
+    chunks of `size` bytes each; counts how many the server took."""
+
+    def __init__(self, announced: int, chunks: int, size: int = MiB, fail_after: int = -1):
+        self.head = protocol.stream_head(
+            {"command": "register", "requires_grad": [False]},
+            {"t0": torch.empty(announced)},
+        )
+        self.chunks, self.size, self.fail_after, self.taken = chunks, size, fail_after, 0
+
+    def __iter__(self):
+        yield self.head
+        for i in range(self.chunks):
+            if i == self.fail_after:
+                raise grpc.RpcError("the caller went away")  # what gRPC raises on a cancel
+            self.taken += 1
+            yield bytes(range(256)) * (self.size // 256)
+
+
+def _stream(servicer: WorkerServicer, requests, context: _Context | None = None):
+    replies = iter(servicer.stream(iter(requests), context or _Context()))
+    incoming = protocol.Incoming(next(replies), 2**30)
+    for chunk in replies:
+        incoming.add(chunk)
+    return incoming.finish()
+
+
+def _holds_nothing(servicer: WorkerServicer) -> bool:
+    return not servicer.worker.objects and servicer.ledger.used("client") == (0, 0)
+
+
+def _still_serves(servicer: WorkerServicer) -> None:
+    values = torch.arange(MiB, dtype=torch.float32)  # 4 MB: a stream of its own
+    answer, _ = _stream(servicer, protocol.stream(*_register(values)))
+    (fetched,) = _stream(
+        servicer, protocol.stream({"command": "fetch", "ids": [answer["ok"][0]["id"]]})
+    )[1].values()
+    assert torch.equal(fetched, values)
+
+
+def _register(tensor: torch.Tensor) -> tuple[dict, dict]:
+    return {"command": "register", "requires_grad": [False]}, {"t0": tensor}
+
+
+def test_a_large_fetch_by_call_is_answered_ask_by_stream_and_changes_nothing():
+    servicer = _servicer()
+    values = torch.arange(MiB, dtype=torch.float32)  # 4 MB
+    answer, _ = _stream(servicer, protocol.stream(*_register(values)))
+    fetch = {"command": "fetch", "ids": [answer["ok"][0]["id"]]}
+    assert _call(servicer, fetch)[0] == {"ok": {"stream": True}}
+    assert len(servicer.worker.objects) == 1
+    (fetched,) = _stream(servicer, protocol.stream(fetch))[1].values()
+    assert torch.equal(fetched, values) and _holds_nothing(servicer)
+
+
+def test_a_stream_over_the_message_limit_is_refused_before_any_chunk():
+    servicer = _servicer(max_message=8 * MiB)
+    chunks = _Chunks(announced=4 * MiB, chunks=16)  # 16 MB announced
+    answer, _ = _stream(servicer, chunks)
+    assert (
+        answer["error"]["type"] == "ProtocolError" and "message limit" in answer["error"]["message"]
+    )
+    assert chunks.taken == 0 and _holds_nothing(servicer)
+    _still_serves(servicer)
+
+
+def test_a_stream_sending_more_than_it_announced_is_cut_off_at_once():
+    servicer = _servicer(max_message=8 * MiB)
+    chunks = _Chunks(announced=1000, chunks=64)  # 4 kB announced, 64 MB sent
+    answer, _ = _stream(servicer, chunks)
+    assert answer["error"]["type"] == "ProtocolError" and "announced" in answer["error"]["message"]
+    assert chunks.taken == 1 and _holds_nothing(servicer)
+    _still_serves(servicer)
+
+
+def test_a_stream_over_the_callers_quota_is_refused_before_any_chunk():
+    servicer = _servicer(max_bytes=2 * MiB)
+    chunks = _Chunks(announced=MiB, chunks=4)  # 4 MB, under the message limit
+    answer, _ = _stream(servicer, chunks)
+    assert answer["error"]["type"] == "QuotaExceededError"
+    assert chunks.taken == 0 and _holds_nothing(servicer)
+
+
+@pytest.mark.parametrize("fail_after", [None, 2])
+def test_an_interrupted_stream_leaves_nothing_behind(fail_after):
+    servicer = _servicer()
+    if fail_after is None:  # the caller stops sending: 3 of 4 chunks arrive
+        chunks = _Chunks(announced=MiB, chunks=3)
+    else:  # the caller goes away mid-stream
+        chunks = _Chunks(announced=MiB, chunks=4, fail_after=fail_after)
+    answer, _ = _stream(servicer, chunks)
+    assert "error" in answer and _holds_nothing(servicer)
+    _still_serves(servicer)
+
+
+def test_a_stream_past_its_deadline_is_dropped_and_keeps_nothing():
+    servicer = _servicer()
+    answer, _ = _stream(servicer, _Chunks(announced=MiB, chunks=4), _Context(remaining=-1.0))
+    assert answer["error"]["type"] == "TimeoutError" and _holds_nothing(servicer)
+
+
+def test_a_stream_of_bytes_that_are_not_booleans_is_refused():
+    servicer = _servicer()
+    head = protocol.stream_head(*_register(torch.zeros(MiB, dtype=torch.bool)))
+    answer, _ = _stream(servicer, [head, bytes([2]) * MiB])
+    assert answer["error"]["type"] == "ProtocolError" and _holds_nothing(servicer)
+
+
+def test_a_stream_without_a_token_is_refused_while_its_first_chunk_is_still_unsent(small_server):
+    release = threading.Event()
+    sent: list[int] = []
+
+    def requests():
+        yield protocol.stream_head(*_register(torch.zeros(MiB)))
+        release.wait(30)  # the server answers before this chunk exists
+        sent.append(1)
+        yield bytes(4 * MiB)
+
+    with grpc.insecure_channel(f"127.0.0.1:{small_server.port}") as channel:
+        try:
+            replies = channel.stream_stream(protocol.STREAM)(
+                requests(), timeout=20, metadata=[("authorization", "Bearer wrong")]
+            )
+            with pytest.raises(grpc.RpcError) as refused:
+                list(replies)
+        finally:
+            release.set()
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED and not sent
+
+
+def test_a_real_stream_over_the_limit_is_cut_off_and_the_server_serves_on(small_server, guarded):
+    before = dict(guarded.objects)
+    chunks = _Chunks(announced=1000, chunks=64)  # the server's limit is 1 MB
+    with grpc.insecure_channel(f"127.0.0.1:{small_server.port}") as channel:
+        replies = channel.stream_stream(protocol.STREAM)(
+            iter(chunks), timeout=20, metadata=[("authorization", f"Bearer {TOKEN}")]
+        )
+        answer = protocol.Incoming(next(replies), MiB).header
+    assert answer["error"]["type"] == "ProtocolError"
+    assert chunks.taken < 64  # cut off, not read to the end
+    assert dict(guarded.objects) == before
+    x = torch.tensor([1.0, 2.0]).send(guarded)
+    assert torch.equal((x * 3).get(), torch.tensor([3.0, 6.0]))
 
 
 # ---- ids are new for every run of a server ------------------------------------------------

@@ -8,8 +8,6 @@ starts without runpy's warning about a module imported twice.
 from __future__ import annotations
 
 import ast
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -174,19 +172,6 @@ def test_pointer_state_is_set_only_by_the_pointer_itself():
 
 def test_nothing_decides_by_reference_count():
     assert [p.name for p in MODULES.values() if "getrefcount" in p.read_text()] == []
-
-
-def test_python_m_federated_worker_starts_without_a_runpy_warning():
-    result = subprocess.run(
-        [sys.executable, "-W", "error::RuntimeWarning", "-m", "federated.worker", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=PACKAGE.parent,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "found in sys.modules" not in result.stderr
-    assert "--port" in result.stdout
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))

@@ -24,6 +24,7 @@ from tools import (
     markdown,
     msgfmt,
     outputs,
+    printed,
     structure,
     widget_state,
 )
@@ -77,6 +78,7 @@ HINDI = {
     ("- first item\n- second item", None): "- पहला\n- दूसरा",
     ("make a toy loss curve", comments.CONTEXT): "एक छोटा लॉस वक्र बनाइए",
     ("print one loss per step", comments.CONTEXT): "हर स्टेप का लॉस छापिए",
+    ("loss={loss:.3f}", printed.CONTEXT): "लॉस={loss:.3f}",
 }
 
 
@@ -146,6 +148,7 @@ def test_messages_are_paragraphs_and_comments_at_their_template_lines(tmp_path: 
         ("- first item\n- second item", None, 11),
         ("make a toy loss curve", comments.CONTEXT, 19),
         ("print one loss per step", comments.CONTEXT, 25),
+        ("loss={loss:.3f}", printed.CONTEXT, 26),
     ]
     pot = sources.pot()
     assert pot.get("# A demo of pointers").locations == [("notebooks/templates/01_demo.md", 6)]
@@ -257,10 +260,16 @@ def test_hindi_notebook_replaces_text_and_keeps_the_code(tmp_path: Path) -> None
         "# एक छोटा लॉस वक्र बनाइए\nlosses = [1.0 / (step + 1) for step in range(4)]"
     )
     assert "    # हर स्टेप का लॉस छापिए\n" in hindi.cells[2].source
+    assert '    print(f"लॉस={loss:.3f}")  # not a full-line comment' in hindi.cells[2].source
+    # the convergence pattern reads the translated label
+    assert hindi.cells[2].metadata["convergence"]["pattern"] == "लॉस=([0-9.]+)"
+    hindi.cells[2].metadata = english.cells[2].metadata
     for en, hi in zip(english.cells, hindi.cells, strict=True):
         assert en.cell_type == hi.cell_type and en.metadata == hi.metadata
         if en.cell_type == "code":
-            assert comments.mask(en.source) == comments.mask(hi.source)
+            english_labels = printed.render(en.source, lambda _text: "")
+            hindi_labels = printed.render(hi.source, lambda _text: "")
+            assert comments.mask(english_labels) == comments.mask(hindi_labels)
 
 
 def test_fuzzy_and_missing_translations_fall_back_to_english(tmp_path: Path) -> None:
@@ -293,7 +302,7 @@ def test_new_catalogue_has_the_header_and_empty_msgstrs(tmp_path: Path) -> None:
     assert "#: notebooks/templates/01_demo.md:8\n" in text
     assert 'msgctxt "code comment"\nmsgid "make a toy loss curve"\nmsgstr ""\n' in text
     catalog = catalogs.read(project.catalog(LESSON, "hi"))
-    assert [m.string for m in catalog if m.id] == [""] * 5
+    assert [m.string for m in catalog if m.id] == [""] * 6
 
 
 def test_changed_sentence_becomes_fuzzy_with_its_previous_msgid(tmp_path: Path) -> None:
@@ -368,7 +377,7 @@ def test_counts_distinguish_translated_fuzzy_and_missing(tmp_path: Path) -> None
     )
     sources = load(project, LESSON)
     counts = catalogs.counts(sources.catalog("hi"), sources.messages)
-    assert counts == catalogs.Counts(translated=1, fuzzy=1, missing=3)
+    assert counts == catalogs.Counts(translated=1, fuzzy=1, missing=4)
 
 
 # --- i18n-check ----------------------------------------------------------------------------
@@ -378,7 +387,7 @@ def test_check_passes_on_a_complete_project(tmp_path: Path, capsys) -> None:
     project = translated_project(tmp_path)
     mark_executed(project)
     assert main(["i18n-check", "--root", str(project.root)]) == 0
-    assert capsys.readouterr().out.strip() == "i18n-check: OK (5 messages, 2 notebooks)"
+    assert capsys.readouterr().out.strip() == "i18n-check: OK (6 messages, 2 notebooks)"
 
 
 def test_check_names_a_missing_translation(tmp_path: Path, capsys) -> None:
@@ -644,12 +653,12 @@ def test_translate_executes_both_languages_and_then_the_check_passes(
     assert main(["translate", "--root", str(project.root), "--lesson", "01"]) == 0
     table = capsys.readouterr().out.splitlines()[-3:]
     assert table[0].split() == ["notebook", "lang", "translated", "fuzzy", "missing", "outputs"]
-    assert table[1].split() == ["01_demo", "en", "5", "0", "0", "executed"]
-    assert table[2].split() == ["01_demo", "hi", "5", "0", "0", "executed"]
-    for locale in ("en", "hi"):
+    assert table[1].split() == ["01_demo", "en", "6", "0", "0", "executed"]
+    assert table[2].split() == ["01_demo", "hi", "6", "0", "0", "executed"]
+    for locale, label in (("en", "loss"), ("hi", "लॉस")):
         notebook = nbformat.read(project.notebook(LESSON, locale), as_version=4)
         assert notebook.cells[2].outputs[0]["text"] == (
-            "loss=1.000\nloss=0.500\nloss=0.333\nloss=0.250\n"
+            f"{label}=1.000\n{label}=0.500\n{label}=0.333\n{label}=0.250\n"
         )
         assert notebook.cells[2].execution_count == 2
         text = project.notebook(LESSON, locale).read_text("utf-8")
@@ -660,7 +669,7 @@ def test_translate_executes_both_languages_and_then_the_check_passes(
     assert check_project(project).ok
     assert main(["run", "01", "hi", "--root", str(project.root)]) == 0
     out = capsys.readouterr().out
-    assert "loss=0.250" in out and "convergence OK" in out
+    assert "लॉस=0.250" in out and "convergence OK" in out
     assert project.executed(LESSON, "hi").exists()
 
 
@@ -736,7 +745,7 @@ def test_a_repeated_message_is_one_entry_with_every_location(tmp_path: Path) -> 
     entry = sources.pot().get("print one loss per step", context=comments.CONTEXT)
     path = "notebooks/templates/01_demo.md"
     assert entry.locations == [(path, 20), (path, 26)]
-    assert len(sources.messages) == 5 and len(sources.occurrences) == 6
+    assert len(sources.messages) == 6 and len(sources.occurrences) == 7
 
 
 # --- saved widget state ----------------------------------------------------------------------
@@ -968,7 +977,7 @@ def test_check_reports_widget_labels_missing_broken_or_off_glossary(tmp_path: Pa
     )
     report = check_project(project)
     assert [p for p in report.problems if "widgets.po" in p] == []
-    assert report.messages == 5 + 2
+    assert report.messages == 6 + 2
     fewer = LABELS.replace(', t.gettext("round {round}/{rounds}")', "")
     (project.ui_dir / "labels.py").write_text(fewer, "utf-8")
     problems = [p for p in check_project(project).problems if "widgets.po" in p]

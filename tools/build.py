@@ -14,7 +14,7 @@ from babel.messages.catalog import Catalog
 from nbformat import NotebookNode
 
 from tools import catalog as catalogs
-from tools import kernel
+from tools import convergence, kernel, printed
 from tools.messages import translated_source
 from tools.paths import SOURCE_LOCALE, Lesson
 from tools.template import Template
@@ -40,12 +40,21 @@ def render(
     """The notebook a learner opens: English as written, or each message translated.
 
     A missing or fuzzy translation falls back to the English text (i18n-check reports it).
+    A convergence pattern that reads printed text reads its translation
+    (`convergence.localize`).
     """
     lookup = catalogs.lookup(None if locale == SOURCE_LOCALE else catalog)
     notebook = nbformat.v4.new_notebook(metadata=notebook_metadata(lesson, locale))
     for index, cell in enumerate(template.cells):
         source = translated_source(cell, lookup)
         metadata = copy.deepcopy(dict(cell.metadata))
+        if cell.cell_type == "code" and convergence.KEY in metadata:
+            metadata[convergence.KEY] = convergence.localize(
+                metadata[convergence.KEY],
+                cell.source,
+                lambda text: lookup(text, printed.CONTEXT),
+                _code_before(template, index),
+            )
         if cell.cell_type == "code":
             new = nbformat.v4.new_code_cell(source, metadata=metadata)
         elif cell.cell_type == "markdown":
@@ -56,6 +65,12 @@ def render(
         notebook.cells.append(new)
     nbformat.validate(notebook)
     return notebook
+
+
+def _code_before(template: Template, index: int) -> list[str]:
+    """The code cells before cell `index`, nearest first (where a called function prints)."""
+    cells = template.cells[:index]
+    return [cell.source for cell in reversed(cells) if cell.cell_type == "code"]
 
 
 def write(notebook: NotebookNode, path: Path) -> bool:

@@ -28,6 +28,7 @@ from babel.messages.pofile import normalize, read_po, unescape, write_po
 
 from tools.messages import Lookup
 from tools.messages import Message as TemplateMessage
+from tools.printed import CONTEXT as PRINTED
 
 PROJECT = "federated"
 VERSION = "lessons"
@@ -101,8 +102,6 @@ def merge(pot: Catalog, existing: Catalog) -> Catalog:
     previous = {(m.id, m.context): m.previous_id for m in existing if m.id}
     existing.update(pot, update_creation_date=False)
     for message in existing:
-        # Babel flags any text containing "%" as python-format; ours are prose
-        message.flags.discard("python-format")
         old = previous.get((message.id, message.context))
         if message.fuzzy and not message.previous_id and old:
             message.previous_id = old
@@ -111,6 +110,12 @@ def merge(pot: Catalog, existing: Catalog) -> Catalog:
 
 def render(catalog: Catalog) -> bytes:
     """The PO file's bytes: fixed width, document order, obsolete entries kept."""
+    for message in catalog:
+        # Babel flags any text containing "%" as python-format; ours are prose
+        message.flags.discard("python-format")
+        if message.context == PRINTED:
+            # an f-string's fields are code, not str.format fields msgfmt could check
+            message.flags.discard("python-brace-format")
     buffer = io.BytesIO()
     write_po(
         buffer,

@@ -13,8 +13,9 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import PoFileError
 
 from tools import catalog as catalogs
-from tools import comments, compare, convergence, glossary, readme, structure, ui
+from tools import comments, compare, convergence, glossary, printed, readme, structure, ui
 from tools.build import render
+from tools.messages import Message as TemplateMessage
 from tools.paths import LOCALES, TARGET_LOCALES, Lesson, Project
 from tools.sources import Sources, load
 
@@ -61,9 +62,10 @@ def check_project(project: Project, lessons: list[Lesson] | None = None) -> Repo
             report.notebooks += 1
             report.problems += _check_notebook(sources, locale, catalogues.get(locale))
     for locale in TARGET_LOCALES:
-        count, problems = ui.check(project, locale, terms[locale])
-        report.messages += count
-        report.problems += problems
+        for domain in ui.DOMAINS:
+            count, problems = ui.check(project, locale, terms[locale], domain)
+            report.messages += count
+            report.problems += problems
         count, problems = readme.check(project, locale, terms[locale])
         report.messages += count
         report.problems += problems
@@ -75,10 +77,11 @@ def _check_convergence_specs(sources: Sources) -> list[str]:
     for index, cell in enumerate(sources.template.cells):
         spec = cell.metadata.get(convergence.KEY)
         if spec is not None:
-            found += [
-                f"{sources.template_path}: cell {index}: {problem}"
-                for problem in convergence.validate(spec)
-            ]
+            earlier = [c.source for c in sources.template.cells[:index] if c.cell_type == "code"]
+            problems = convergence.validate(spec) + convergence.source_problems(
+                spec, cell.source, earlier
+            )
+            found += [f"{sources.template_path}: cell {index}: {problem}" for problem in problems]
     return found
 
 
@@ -103,15 +106,25 @@ def _check_catalog(
         quoted = repr(excerpt(message.msgid))
         state = catalogs.status(catalog, message)
         string = catalogs.string_of(entry)
-        published.append((message.msgid, string if state == "translated" else None))
+        is_printed = message.context == printed.CONTEXT
+        # printed labels are output, not prose: no gloss is owed in them (as widget labels)
+        shown = string if state == "translated" and not is_printed else None
+        published.append((message.msgid, shown))
         untranslated = catalogs.untranslated_problem(state, entry)
         if untranslated is not None:
             problems.append(f"{origin}: {untranslated}: {quoted}")
             continue
-        is_comment = message.context == comments.CONTEXT
-        for problem in structure.problems(message.msgid, string, comment=is_comment):
-            problems.append(f"{origin}: {problem}: {quoted}")
-        for term_problem in glossary.problems(terms, message.msgid, string):
+        if is_printed:
+            msgid, string = printed.as_code(message.msgid), printed.as_code(string)
+            kind = _printed_kind(sources, message)
+            for problem in printed.problems(message.msgid, catalogs.string_of(entry), *kind):
+                problems.append(f"{origin}: {problem}: {quoted}")
+        else:
+            msgid = message.msgid
+            is_comment = message.context == comments.CONTEXT
+            for problem in structure.problems(msgid, string, comment=is_comment):
+                problems.append(f"{origin}: {problem}: {quoted}")
+        for term_problem in glossary.problems(terms, msgid, string):
             problems.append(f"{origin}: {term_problem}: {quoted}")
     for index, term_problem in glossary.first_use_problems(terms, published):
         message = sources.messages[index]
@@ -126,6 +139,15 @@ def _check_catalog(
                 f" {excerpt(catalogs.id_of(entry))!r}"
             )
     return catalog
+
+
+def _printed_kind(sources: Sources, message: TemplateMessage) -> tuple[str, str]:
+    """(prefix, quote) of a printed text where it first occurs, to check its translation."""
+    cell = sources.template.cells[message.cell]
+    for text in printed.find_printed(cell.source):
+        if text.text == message.msgid:
+            return text.prefix, text.quote
+    return "f", '"'
 
 
 def _origin(po: str, entry: Message | None, template: str, line: int) -> str:

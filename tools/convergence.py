@@ -7,16 +7,24 @@ A code cell declares, in its metadata (on the template's fence line)::
 `pattern` is a regex with one group, applied (findall) to the cell's stdout; the values
 it captures are checked: `final_below` / `final_above` bound the last one, `ratio_below`
 bounds last / first, `min_count` is how many values must be printed (default 1).
+
+The pattern is written against the English output. When it reads a number out of a
+printed text (`print(f"round {r} loss {value:.4f}")` and `loss ([0-9.]+)`), a translated
+notebook gets a pattern made from that text's translation instead (`localize`): the same
+field, the same group, the translated words around it. So a translator never edits a
+regex, and a check that matches nothing fails instead of passing.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from nbformat import NotebookNode
 
+from tools import printed
 from tools.outputs import stdout_of
 
 KEY = "convergence"
@@ -44,6 +52,96 @@ def validate(spec: Any) -> list[str]:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             problems.append(f"{KEY} {key!r} must be a number")
     return problems
+
+
+def followed(pattern: str, source: str, earlier: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(printed text, field) pairs whose printed value `pattern` captures.
+
+    Each f-string printed by the cell, or if none matches by the lesson's `earlier` code
+    cells (a function defined there prints when this cell calls it), is rendered with
+    `1` for every field; a match whose group starts where a field does names that field.
+    """
+    found = _followed(re.compile(pattern), [source])
+    return found or _followed(re.compile(pattern), earlier)
+
+
+def _followed(regex: re.Pattern[str], sources: Sequence[str]) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for source in sources:
+        for text in printed.find_printed(source):
+            if not text.is_fstring:
+                continue
+            sample, starts = "", {}
+            for piece, is_field in printed.pieces(text.text):
+                if is_field:
+                    starts[len(sample)] = piece
+                    sample += "1"
+                else:
+                    sample += piece.replace("{{", "{").replace("}}", "}")
+            for match in regex.finditer(sample):
+                field = starts.get(match.start(1))
+                if field is not None and (text.text, field) not in found:
+                    found.append((text.text, field))
+    return found
+
+
+def source_problems(spec: Any, source: str, earlier: Sequence[str] = ()) -> list[str]:
+    """A pattern that follows printed text must follow one field of one text."""
+    if validate(spec):
+        return []
+    found = followed(spec["pattern"], source, earlier)
+    if len(found) > 1:
+        shown = "; ".join(f"{field} in {text!r}" for text, field in found)
+        return [f"{KEY} pattern {spec['pattern']!r} reads more than one printed text: {shown}"]
+    return []
+
+
+def localize(
+    spec: Any,
+    source: str,
+    translate: Callable[[str], str | None],
+    earlier: Sequence[str] = (),
+) -> Any:
+    """The declaration for a notebook whose printed texts are `translate`d: the pattern
+    made from the translation of the one printed text it reads (else unchanged)."""
+    if validate(spec):
+        return spec
+    found = followed(spec["pattern"], source, earlier)
+    if len(found) != 1:
+        return spec
+    text, field = found[0]
+    translation = translate(text)
+    if translation is None or translation == text or field not in printed.placeholders(translation):
+        return spec
+    group = _group(spec["pattern"]) or printed.NUMBER
+    return {**spec, "pattern": printed.output_pattern(translation, field, group)}
+
+
+def _group(pattern: str) -> str | None:
+    """The regex inside the pattern's capturing group, as written."""
+    depth, start, index, in_class = 0, None, 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if pattern.startswith(("[]", "[^]"), index):
+                index += 2 if pattern.startswith("[]", index) else 3
+                continue
+        elif char == "(":
+            if start is None and not pattern.startswith("(?", index):
+                start, depth = index + 1, 0
+            depth += 1
+        elif char == ")":
+            depth -= 1
+            if start is not None and depth == 0:
+                return pattern[start:index]
+        index += 1
+    return None
 
 
 def values(spec: dict, text: str) -> list[float]:

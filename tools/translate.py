@@ -4,7 +4,8 @@ For each lesson: extract the messages, merge them into every catalogue (creating
 missing one), build the notebook of every language, execute it if its code or what the
 code depends on changed (tools/freshness.py; else the committed outputs are kept), and
 write the result to notebooks/<locale>/ ready to commit, only if it differs. The
-widgets' labels are merged into their own catalogue the same way (tools/ui.py). Ends
+widgets' labels and the error messages are merged into their own catalogues the same
+way (tools/ui.py). Ends
 with a table of how much is translated.
 """
 
@@ -79,16 +80,20 @@ def _update_catalogues(sources: Sources, out: Print) -> dict[str, Catalog]:
 
 
 def _update_ui_catalogues(project: Project, out: Print) -> list[Row]:
-    """Merge the widgets' labels into each language's `widgets.po`; one status row each."""
-    labels = ui.unique(ui.labels(project))
+    """Merge the widgets' labels and the error messages into each language's `widgets.po`
+    and `errors.po`; one status row each."""
     rows = []
-    for locale in TARGET_LOCALES:
-        catalogue, written = ui.update(project, locale)
-        if catalogue is None:
-            continue
-        if written:
-            out(f"wrote {project.relative(project.ui_catalog(locale))}")
-        rows.append(Row(ui.DOMAIN, locale, catalogs.counts(catalogue, labels), "(labels)"))
+    for domain in ui.DOMAINS:
+        labels = ui.unique(ui.labels(project, domain))
+        for locale in TARGET_LOCALES:
+            catalogue, written = ui.update(project, locale, domain)
+            if catalogue is None:
+                continue
+            if written:
+                out(f"wrote {project.relative(domain.catalog(project, locale))}")
+            counts = catalogs.counts(catalogue, labels)
+            shown = "(labels)" if domain is ui.WIDGETS else "(messages)"
+            rows.append(Row(domain.name, locale, counts, shown))
     return rows
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from federated.language import tr
 from federated.widgets import chart
 from federated.widgets.i18n import Labels
 from federated.widgets.style import STYLE, mark
@@ -76,7 +77,7 @@ def _as_float(loss: Any) -> float:
     """A number from a float or a local 0-d tensor; a pointer must be `.get()` first."""
     if hasattr(loss, "location") and getattr(loss, "location", None) is not None:
         raise TypeError(
-            "dashboard.log needs the loss here: fetch it with `loss.get().item()` first"
+            tr("dashboard.log needs the loss here: fetch it with `loss.get().item()` first")
         )
     return float(loss.item() if hasattr(loss, "item") else loss)
 
@@ -124,7 +125,7 @@ class TrainingDashboard(widgets.VBox):
     ) -> None:
         """Start again, empty (the try-it-yourself panel does this before each run)."""
         if rounds < 1:
-            raise ValueError("rounds must be at least 1")
+            raise ValueError(tr("rounds must be at least 1"))
         self.history = LossHistory(workers)
         self.rounds = rounds
         self._steps_per_round = steps_per_round

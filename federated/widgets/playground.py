@@ -24,6 +24,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from federated.language import tr
 from federated.widgets.dashboard import TrainingDashboard, format_loss
 from federated.widgets.i18n import Labels, split_label
 from federated.widgets.plots import AccuracyPlot, run_label
@@ -62,7 +63,7 @@ class Playground(widgets.VBox):
         lang: str | None = None,
     ) -> None:
         if not split:
-            raise ValueError("split needs at least one choice, e.g. ['iid', 'non_iid']")
+            raise ValueError(tr("split needs at least one choice, e.g. ['iid', 'non_iid']"))
         self.experiment = experiment
         self.t = t = Labels(lang)
         self.runs: list[Run] = []

@@ -27,7 +27,9 @@ What may leave, and nothing else:
    So may what is computed from such parameters and public values alone (the label's
    `model` flag): it tells no more than the parameters, which may leave anyway, and it
    is how a trained model is averaged without leaving, as shares (lesson 6) or masked.
-   A gradient, or anything it flowed into, never carries the flag.
+   A gradient, or anything it flowed into, never carries the flag; what shares such a
+   parameter's memory (a view, `.data`) keeps it through updates: it only ever holds
+   values the parameter held while it could leave.
 2. the dp exit: an object a differential-privacy mechanism released with
    `release(obj_id, "dp")` after `charge`-ing the budget.
 
@@ -55,6 +57,9 @@ EXITS = ("model", "dp")  # the named ways out an object can be released through
 _GRAD: Any = torch.Tensor.grad  # a getset descriptor at run time; the stubs say Tensor
 GET_GRAD = _GRAD.__get__
 SET_GRAD = _GRAD.__set__
+_GRAD_ALIAS: Any = torch.Tensor._grad  # the same gradient under another name, forwarded too
+GRAD_GETTERS = (GET_GRAD, _GRAD_ALIAS.__get__)
+GRAD_SETTERS = (SET_GRAD, _GRAD_ALIAS.__set__)
 # The calls that run autograd on a worker: the gradients they write are TRAINED.
 BACKWARD = (torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad)
 _DESCRIPTOR = type(_GRAD)
@@ -366,10 +371,10 @@ class PrivacyPolicy:
             written = [*written, *bumped]
             memories = {m for i, _, _, m in versions if i in written}
             self._check_datasets(func, inputs, outputs, memories)
-        if func == GET_GRAD:
+        if func in GRAD_GETTERS:
             self._label_all(outputs, self._grad_label(inputs[0]))
             return
-        if func == SET_GRAD:  # the gradient changes, not the tensor's own values
+        if func in GRAD_SETTERS:  # the gradient changes, not the tensor's own values
             label = self._join(inputs)
             if label is NOTHING:
                 self._grad_set.pop(inputs[0], None)
@@ -380,8 +385,9 @@ class PrivacyPolicy:
         if func in BACKWARD:
             self._gradients = join(self._gradients, as_gradient(join(label, self._writes)))
             self._label_all(outputs, self._gradients)
-            self._label_gradients()
+            self._label_gradients(map(self.store.get, inputs))
             return
+        self._label_copied_gradients(inputs, outputs)
         if label is NOTHING:
             return
         self._label_all([o for o in outputs if o not in inputs], label)
@@ -532,15 +538,17 @@ class PrivacyPolicy:
         for i, memory in targets.items():
             covered[i] = (memory, self._labels[i])
 
-    def _label_gradients(self) -> None:
-        """After backward: gradients accumulate in place, so an object that *is* a
-        gradient (a pointer to `p.grad` read before) now carries what backward did."""
+    def _label_gradients(self, roots: Iterable[Any]) -> None:
+        """After backward from `roots`: gradients accumulate in place, so an object that
+        *is* a gradient (a pointer to `p.grad` read before, a tensor set as one) now
+        carries what backward did, even if the store no longer holds its leaf."""
         if self._gradients is NOTHING:
             return
         tensors = [t for t in self.store.values() if isinstance(t, torch.Tensor)]
         memories = {
             _memory(t.grad) for t in tensors if (t.is_leaf or t.retains_grad) and t.grad is not None
         }
+        memories.update(_memory(t.grad) for t in _leaves(roots) if t.grad is not None)
         if memories:
             self._label_all(
                 [
@@ -550,6 +558,19 @@ class PrivacyPolicy:
                 ],
                 self._gradients,
             )
+
+    def _label_copied_gradients(self, inputs: Sequence[int], outputs: Sequence[int]) -> None:
+        """A new result that came with a gradient (`copy.deepcopy` copies `.grad`) has,
+        as its gradient's label, what the inputs' gradients carried."""
+        for o in outputs:
+            t = self.store.get(o)
+            if o in inputs or not isinstance(t, torch.Tensor) or not t.is_leaf or t.grad is None:
+                continue
+            label = NOTHING
+            for i in inputs:
+                label = join(label, self._grad_label(i))
+            if label is not NOTHING:
+                self._grad_set[o] = join(self._grad_set.get(o, NOTHING), label)
 
     def _grad_label(self, obj_id: int) -> Label:
         """What the gradient of `obj_id` may carry: whatever backward here computed
@@ -662,6 +683,22 @@ class PrivacyPolicy:
                     obj_id=obj_id,
                 )
             )
+
+
+def _leaves(roots: Iterable[Any]) -> Iterator[torch.Tensor]:
+    """The leaf tensors whose `.grad` a backward from `roots` adds into: the graph holds
+    them, whether or not the store still does (`q.grad = t`, then the pointer to `q` dropped)."""
+    seen: set[Any] = set()
+    stack = [t.grad_fn for t in roots if isinstance(t, torch.Tensor)]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        leaf = getattr(node, "variable", None)  # an AccumulateGrad node's leaf
+        if isinstance(leaf, torch.Tensor):
+            yield leaf
+        stack.extend(next_node for next_node, _ in node.next_functions)
 
 
 def _carries_values(result: Any) -> bool:

@@ -10,6 +10,8 @@ changed either.
 
 from __future__ import annotations
 
+import copy
+import gc
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -573,3 +575,126 @@ def test_models_trained_on_private_data_average_securely(world):
     for model in copies:  # the trained gradients never left
         with pytest.raises(sy.PrivateDataError):
             model.weight.grad.get()
+
+
+# ---- the gradient by another name, or in memory nobody watched ------------------------------
+
+
+@pytest.mark.parametrize("trained", [False, True], ids=["public_model", "trained_model"])
+def test_the_gradient_read_through_its_private_alias_stays(world, trained):
+    """`Tensor._grad` is the same gradient as `.grad`, under a name a server forwards too:
+    reading it must not label the result like the parameter (which, trained, carries the
+    model flag; untrained, nothing at all)."""
+    bob, _, records = world
+    model = nn.Linear(1, 1).send(bob)
+    if trained:
+        _train(model, records)
+    (model.weight * records[:, 0:1] / 50).sum().backward()  # a private gradient, kept
+    weight = bob.objects[model.weight.id_at_location]
+    gradient = weight.grad.clone()
+    alias = bob.execute(torch.Tensor._grad.__get__, [model.weight], {})
+    refused(world, alias.get)
+    refused(world, (alias * 1).get)
+    assert torch.equal(weight.grad, gradient)  # the attempt changed nothing
+
+
+@pytest.mark.parametrize("flagged", [False, True], ids=["public_tensor", "flagged_tensor"])
+def test_a_gradient_accumulated_into_a_dropped_leafs_grad_stays(world, flagged):
+    """`q.grad = t`, then the pointer to `q` is dropped: backward still adds into `t` in
+    place (the graph keeps `q`), so `t` holds a private record, though no tensor the
+    worker still holds has `t` as its gradient."""
+    bob, _, records = world
+    if flagged:  # computed from a trained parameter alone: it may leave, until written
+        model = nn.Linear(1, 1).send(bob)
+        _train(model, records)
+        t = model.weight.detach().view(1) * 0
+        assert torch.equal(t.copy().get(), torch.zeros(1))
+    else:
+        t = public(bob, 1)
+    q = public(bob, 1, requires_grad=True)
+    q.grad = t
+    loss = (q * records[0:1, 0]).sum()
+    del q
+    loss.backward()
+    assert torch.equal(bob.objects[t.id_at_location], RECORDS[0:1, 0])  # the record is in t
+    refused(world, t.get)
+    refused(world, (t * 1).get)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9), lambda ps: optim.Adam(ps, lr=0.1)],
+    ids=["momentum", "adam"],
+)
+def test_an_optimizers_running_averages_of_the_gradient_stay(world, make):
+    """Momentum and Adam keep averages of the gradient next to each parameter: they are
+    gradients, not parameters, and neither they nor what is computed from them (with the
+    trained parameters) may leave; the parameters still do."""
+    bob, _, records = world
+    model = nn.Linear(1, 1).send(bob)
+    opt = make(model.parameters())
+    for _ in range(2):
+        opt.zero_grad()
+        model(records[:, 0:1] / 50).sum().backward()
+        opt.step()
+    buffers = [v for v in opt.state[model.weight].values() if isinstance(v, sy.PointerTensor)]
+    assert buffers
+    for buffer in buffers:
+        refused(world, buffer.get)
+        zero = buffer * 0
+        with_it = model.weight + zero
+        gc.collect()  # no pointer made above is freed during the attempt
+        refused(world, with_it.get)
+    assert model.get().weight.grad is None
+
+
+def test_a_model_trained_on_two_datasets_leaves_only_if_both_owners_allow(world):
+    """A parameter trained on `model_exit=False` data does not lend the flag to what is
+    computed from it and an exit-eligible parameter, nor does a write of it into one."""
+    bob, _, records = world
+    bob.load(RECORDS * 2, tag="#strict", private=True, model_exit=False)
+    (strict,) = bob.search("#strict")
+    open_model, strict_model = nn.Linear(1, 1).send(bob), nn.Linear(1, 1).send(bob)
+    _train(open_model, records)
+    _train(strict_model, strict)
+    refused(world, (open_model.weight * strict_model.weight).get)
+    with torch.no_grad():
+        open_model.weight.add_(strict_model.weight * 0)
+    refused(world, open_model.weight.get)
+    refused(world, (open_model.weight * 1).get)
+
+
+def test_a_gradient_set_before_the_owner_loads_her_data_stays():
+    """The same, with `q.grad = t` set while the worker held nothing private yet (its
+    policy then watched nothing) and `q` only in a graph made before the data came."""
+    bob, alice = workers("bob", "alice")
+    t = public(bob, 1)
+    q = public(bob, 1, requires_grad=True)
+    q.grad = t
+    z = q * 1
+    del q
+    bob.load(RECORDS, tag="#records", private=True)
+    (records,) = bob.search("#records")
+    (z * records[0:1, 0]).sum().backward()
+    assert torch.equal(bob.objects[t.id_at_location], RECORDS[0:1, 0])  # the record is in t
+    refused((bob, alice, records), t.get)
+
+
+@pytest.mark.parametrize("trained", [False, True], ids=["data_set_as_gradient", "trained_model"])
+def test_a_deep_copy_leaves_without_the_gradient_it_copied(world, trained):
+    """`copy.deepcopy` copies `.grad` into new memory: the copy's gradient carries what
+    the original's did, so the copy leaves without it."""
+    bob, _, records = world
+    if trained:
+        model = nn.Linear(1, 1).send(bob)
+        _train(model, records)
+        tensor = model.weight
+    else:
+        tensor = public(bob, 4, 2, requires_grad=True)
+        tensor.grad = records * 1  # the data itself, as a gradient
+    copied = bob.execute(copy.deepcopy, [tensor], {})
+    # a plain tensor's copy comes with the gradient; a parameter's (torch's own) without
+    assert (bob.objects[copied.id_at_location].grad is None) == trained
+    fetched = copied.get()
+    assert fetched.grad is None
+    assert torch.equal(bob.objects[records.id_at_location], RECORDS)

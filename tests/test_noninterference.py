@@ -51,8 +51,13 @@ class Books:
     group: list[int] = field(default_factory=lambda: [0, 1, 2, 3])  # shared memory
     # computed from the trained model parameter and public values alone: the model exit
     model: list[bool] = field(default_factory=lambda: [False] * 4)
+    tensor: list[int] = field(default_factory=lambda: [0, 1, 2, 3])  # the same tensor object
+    gradient: int | None = None  # an entry that is the weight's gradient, once read or set
 
-    def add(self, level: int, group: int | None = None, model: bool = False) -> None:
+    def add(
+        self, level: int, group: int | None = None, model: bool = False, tensor: int | None = None
+    ) -> None:
+        self.tensor.append(len(self.tensor) if tensor is None else tensor)
         self.group.append(len(self.group) if group is None else group)
         self.level.append(level)
         self.model.append(model)
@@ -152,7 +157,9 @@ def programs(draw: Any) -> list[tuple]:
     steps = []
     size = 4
     for _ in range(draw(st.integers(1, 10))):
-        kind = draw(st.sampled_from(["new", "view", "write", "data_set", "train", "grad"]))
+        kind = draw(
+            st.sampled_from(["new", "view", "write", "data_set", "train", "grad", "set_grad"])
+        )
         pick = st.integers(0, size - 1)
         if kind == "new":
             name = draw(st.sampled_from(sorted(NEW)))
@@ -167,10 +174,16 @@ def programs(draw: Any) -> list[tuple]:
             steps.append((kind, "", [draw(pick), draw(pick)]))
         elif kind == "train":
             steps.append((kind, "", [draw(pick)]))
-        else:
-            steps.append((kind, "", []))
+        elif kind == "set_grad":
+            steps.append((kind, "", [draw(pick)]))
+            size += 1
+        else:  # the gradient, read as `.grad` or through its alias `Tensor._grad`
+            steps.append((kind, draw(st.sampled_from(["grad", "_grad"])), []))
             size += 1
     return steps
+
+
+GRAD_ALIAS = torch.Tensor._grad.__get__
 
 
 def run_step(w: World, step: tuple) -> Any:
@@ -192,19 +205,33 @@ def run_step(w: World, step: tuple) -> Any:
         (weight * w.pool[args[0]]).sum().backward()
         with torch.no_grad():
             weight.sub_(weight.grad * 0.1)
+    elif kind == "set_grad":  # a new pool tensor, which backward then adds into in place
+        w.pool.append(w.pool[args[0]] * 1)
+        w.model.weight.grad = w.pool[-1]
     else:
-        grad = w.model.weight.grad  # before any training step: a public stand-in
+        weight = w.model.weight
+        grad = weight.grad if name == "grad" else w.bob.execute(GRAD_ALIAS, [weight], {})
         w.pool.append(grad if grad is not None else torch.zeros(SHAPE).send(w.bob))
 
 
-def book_step(books: Books, step: tuple, grads: list[int], done: bool) -> None:
+def book_step(
+    books: Books, step: tuple, grads: list[int], done: bool, has_grad: bool = False
+) -> None:
     """What the step did to our bookkeeping; `grads` holds the gradient's level (they
     accumulate). A refused training step has still computed its gradient (only the
     update was refused)."""
     kind, name, args = step
     level = books.level
-    if kind == "train":
+    if kind == "set_grad":  # the new tensor is there, whether or not it became the gradient
+        books.add(level[args[0]], model=books.from_model(*args))
+        if done:
+            grads[0] = level[args[0]]
+            books.gradient = len(books.group) - 1
+    elif kind == "train":
         grads[0] = max(grads[0], TRAINED if max(level[args[0]], level[MODEL]) else PUBLIC)
+        if books.gradient is not None:  # backward adds into it, in place
+            grads[0] = max(grads[0], level[books.gradient])
+            books.write(books.gradient, grads[0])
         if done:
             books.write(MODEL, grads[0])  # the update is a gradient: no longer from the model
     elif not done:
@@ -223,11 +250,19 @@ def book_step(books: Books, step: tuple, grads: list[int], done: bool) -> None:
                 if g == books.group[MODEL] and level[i] == TRAINED:
                     books.model[i] = True
         carried = books.exits(dst)  # it showed the parameter's values: no gradient's
-        books.group[dst] = books.group[src]
-        books.model[dst] = books.model[dst] or carried
+        for i, t in enumerate(books.tensor):  # the tensor, whichever entry names it
+            if t == books.tensor[dst]:
+                books.group[i] = books.group[src]
+                books.model[i] = books.model[i] or carried
         books.write(dst, max(level[dst], level[src]), model)
+    elif not has_grad:  # a public stand-in
+        books.add(grads[0])
+    elif books.gradient is not None:  # the gradient read: the tensor backward adds into
+        g = books.gradient
+        books.add(max(grads[0], level[g]), books.group[g], books.model[g], books.tensor[g])
     else:
         books.add(grads[0])
+        books.gradient = len(books.group) - 1
 
 
 def may_refuse(books: Books, step: tuple) -> bool:
@@ -235,7 +270,10 @@ def may_refuse(books: Books, step: tuple) -> bool:
     kind, _, args = step
     if kind in ("write", "data_set"):
         return books.group[args[0]] == books.group[0]
-    return kind == "train" and books.group[MODEL] == books.group[0]
+    if kind == "set_grad":
+        return books.group[MODEL] == books.group[0]
+    gradient = books.group[MODEL if books.gradient is None else books.gradient]
+    return kind == "train" and books.group[0] in (books.group[MODEL], gradient)
 
 
 def outcome(w: World, i: int) -> tuple[str, Any]:
@@ -277,7 +315,8 @@ def test_nothing_derived_from_private_data_leaves_but_by_the_exits(secret, shift
         assert errors[0] == errors[1], f"{step}: refused in one world only: {errors}"
         if errors[0] == "refused":
             assert may_refuse(books, step), f"{step} refused though it writes no private data"
-        book_step(books, step, grads, done=errors[0] is None)
+        weight = worlds[0].bob.objects[worlds[0].model.weight.id_at_location]
+        book_step(books, step, grads, errors[0] is None, weight.grad is not None)
     for i in range(len(worlds[0].pool)):
         if any(worlds[0].pool[i] is p for p in worlds[0].pool[:i]):
             continue  # the same gradient pointer, read twice

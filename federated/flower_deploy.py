@@ -435,7 +435,7 @@ class LocalRay:
 
     def __init__(self, cpus: int = 1, *, timeout: float = 300.0) -> None:
         if cpus < 1:
-            raise ValueError("a Ray cluster needs at least one CPU")
+            raise ValueError(tr("a Ray cluster needs at least one CPU"))
         self.cpus, self.timeout = cpus, timeout
         self.workdir: Path | None = None  # made by `start`
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -506,10 +506,16 @@ class LocalRay:
             if process.poll() is not None:
                 tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
                 raise RuntimeError(
-                    f"Ray did not start ({' '.join(tail)}); its logs are in {self.workdir}"
+                    tr(
+                        "Ray did not start ({last_line}); its logs are in {folder}",
+                        last_line=" ".join(tail),
+                        folder=self.workdir,
+                    )
                 )
             if time.monotonic() > deadline:
-                raise TimeoutError(f"Ray did not start in {self.timeout:.0f} s")
+                raise TimeoutError(
+                    tr("Ray did not start in {seconds} s", seconds=format(self.timeout, ".0f"))
+                )
             time.sleep(0.2)
         _set_group_priority(process.pid, 0)
 

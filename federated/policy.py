@@ -597,8 +597,6 @@ class PrivacyPolicy:
         obj = self.store.get(obj_id)
         if (isinstance(obj, nn.Parameter) or label.model) and label.level <= TRAINED:
             forbidding = sorted(s for s in label.sources if not self._dataset_allows_models(s))
-            if not forbidding:
-                return
             raise PrivateDataError(
                 tr(
                     "{owner}'s object {obj_id} is a parameter of a model trained on private data "

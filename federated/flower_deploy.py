@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, Self, cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -222,23 +222,18 @@ def source_of(obj: Any) -> str:
     raise OSError(tr("cannot find the source of class {obj}", obj=obj.__name__))
 
 
-class LocalDeployment:
-    """`with LocalDeployment(3) as flower: flower.run(app_dir)` starts a SuperLink and three
-    SuperNodes (node i holds partition i of 3) and stops all of them on leaving."""
+class _Processes:
+    """What a local deployment and a local Ray node share: `start` launches processes,
+    `stop` ends every one of them, and a `with` block calls `stop` however it ends, also
+    when starting fails half-way."""
 
-    def __init__(
-        self, supernodes: int, *, timeout: float = 300.0, workdir: Path | None = None
-    ) -> None:
-        if supernodes < 1:
-            raise ValueError(tr("a deployment needs at least one SuperNode"))
-        self.supernodes, self.timeout = supernodes, timeout
-        self._owned_dir = workdir is None
-        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="flower-"))
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.port = 0
+    def start(self) -> None:
+        raise NotImplementedError
 
-    # -- lifetime ---------------------------------------------------------------------
-    def __enter__(self) -> LocalDeployment:
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:
@@ -254,6 +249,23 @@ class LocalDeployment:
     ) -> None:
         self.stop()
 
+
+class LocalDeployment(_Processes):
+    """`with LocalDeployment(3) as flower: flower.run(app_dir)` starts a SuperLink and three
+    SuperNodes (node i holds partition i of 3) and stops all of them on leaving."""
+
+    def __init__(
+        self, supernodes: int, *, timeout: float = 300.0, workdir: Path | None = None
+    ) -> None:
+        if supernodes < 1:
+            raise ValueError(tr("a deployment needs at least one SuperNode"))
+        self.supernodes, self.timeout = supernodes, timeout
+        self._owned_dir = workdir is None
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="flower-"))
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.port = 0
+
+    # -- lifetime ---------------------------------------------------------------------
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -426,7 +438,7 @@ def _set_group_priority(pid: int, nice: int) -> None:
         Path(f"/proc/{pid}/autogroup").write_text(str(nice))
 
 
-class LocalRay:
+class LocalRay(_Processes):
     """`with LocalRay() as ray_cluster:` one Ray node on loopback for Flower's simulation
     engine: `ray start --head --block` in a session of its own, no dashboard, logs in a
     temporary folder, every port chosen here. `connect()` makes this process its driver.
@@ -440,22 +452,6 @@ class LocalRay:
         self.workdir: Path | None = None  # made by `start`
         self.processes: list[subprocess.Popen[bytes]] = []
         self.port = 0
-
-    def __enter__(self) -> LocalRay:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def start(self) -> None:
         """Start the node and wait until `ray start` reports it ready."""

@@ -709,6 +709,21 @@ def test_translate_executes_only_what_changed_and_rewrites_nothing_else(tmp_path
     assert outputs.stdout_of(english.cells[2]).endswith("loss=0.200\n")
 
 
+def test_the_digest_follows_the_package_code_and_its_catalogues(tmp_path: Path) -> None:
+    """A Hindi notebook prints the library's Hindi errors, so a changed catalogue re-executes."""
+    project = Project(tmp_path)
+    catalogue = tmp_path / "federated" / "locales" / "hi" / "LC_MESSAGES" / "errors.po"
+    catalogue.parent.mkdir(parents=True)
+    (tmp_path / "federated" / "core.py").write_text("X = 1\n", "utf-8")
+    catalogue.write_text('msgid "a"\nmsgstr "क"\n', "utf-8")
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    first = freshness.digest(project, notebook, "hi")
+    catalogue.write_text('msgid "a"\nmsgstr "ख"\n', "utf-8")
+    second = freshness.digest(project, notebook, "hi")
+    (tmp_path / "federated" / "core.py").write_text("X = 2\n", "utf-8")
+    assert len({first, second, freshness.digest(project, notebook, "hi")}) == 3
+
+
 def test_a_long_previous_msgid_survives_being_read_back(tmp_path: Path) -> None:
     project = translated_project(tmp_path)
     old = next(key for key in HINDI if key[0].startswith("A pointer"))[0]

@@ -34,7 +34,8 @@ def digest(project: Project, notebook: NotebookNode, locale: str) -> str:
         if cell.cell_type == "code":
             add(f"cell {index}", mask(cell.source).encode())
     package = project.root / "federated"
-    for path in sorted(package.rglob("*.py")):
+    # The package's catalogues too: a Hindi notebook prints the library's Hindi errors.
+    for path in sorted([*package.rglob("*.py"), *package.rglob("*.po")]):
         add(project.relative(path), path.read_bytes())
     requirements = project.root / "requirements.txt"
     if requirements.exists():

@@ -701,6 +701,14 @@ def test_translate_executes_only_what_changed_and_rewrites_nothing_else(tmp_path
     assert "a remote worker" in english.cells[0].source
     assert outputs.stdout_of(english.cells[2]).endswith("loss=0.250\n")
 
+    # Building without executing keeps the record too, so nothing runs afterwards.
+    make_project(tmp_path, TEMPLATE.replace("lives on a worker", "lives on a far worker"))
+    translate(project, [LESSON], execute=False, out=lambda _line: None)
+    assert freshness.recorded(nbformat.read(paths["en"], as_version=4)) == recorded
+    printed.clear()
+    assert translate(project, [LESSON], out=printed.append) == 0
+    assert _states(printed) == {"en": "kept (code unchanged)", "hi": "kept (code unchanged)"}
+
     make_project(tmp_path, TEMPLATE.replace("range(4)", "range(5)"))
     printed.clear()
     assert translate(project, [LESSON], out=printed.append) == 0

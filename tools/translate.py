@@ -129,7 +129,13 @@ def _keep(sources: Sources, locale: str, notebook: nbformat.NotebookNode) -> str
     path = sources.project.notebook(sources.lesson, locale)
     reused = None
     if path.exists():
-        reused = reuse_outputs(notebook, nbformat.read(path, as_version=4))
+        previous = nbformat.read(path, as_version=4)
+        reused = reuse_outputs(notebook, previous)
+        digest = freshness.digest(sources.project, notebook, locale)
+        if reused is not None and freshness.recorded(previous) == digest:
+            # the outputs are still what executing would give: say so, or the next
+            # `translate` would execute this notebook again for nothing
+            reused = freshness.record(reused, digest)
     build.write(reused or notebook, path)
     return "outputs kept" if reused is not None else "not executed"
 

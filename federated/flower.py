@@ -200,6 +200,8 @@ def server_app(
             min_available_clients=clients,
             evaluate_fn=evaluate,
             on_fit_config_fn=lambda r: {"round": r},
+            # our clients report no metrics; saying so keeps Flower from warning each run
+            fit_metrics_aggregation_fn=lambda _metrics: {},
             initial_parameters=ndarrays_to_parameters(initial),
         )
         if dp is None:

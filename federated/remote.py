@@ -309,9 +309,15 @@ class RemoteWorker:
         return found
 
     def free(self, obj_id: int) -> None:
+        """Queue `obj_id` to be freed with the next call; every 256, send them now. Never
+        raises (the contract): if the server cannot be reached, they wait for a later call."""
         self._frees.append(obj_id)
         if len(self._frees) >= 256:
-            self.flush()
+            pending = list(self._frees)
+            try:
+                self.flush()
+            except (FederatedError, PermissionError):
+                self._frees = pending + self._frees  # freeing an id twice does no harm
 
     def flush(self) -> None:
         """Send pending frees now (they normally ride along with the next call)."""

@@ -265,6 +265,19 @@ def test_oversized_payload_is_refused_and_the_server_keeps_serving(tmp_path):
 # ---- faults --------------------------------------------------------------------------------
 
 
+def test_freeing_never_raises_and_keeps_the_frees_while_the_server_is_down():
+    """`free` runs from a pointer's `__del__`; a server that is down must not make it fail."""
+    from federated.process import free_port
+
+    worker = sy.RemoteWorker(None, id="nobody-home", port=free_port(), timeout=2)
+    try:
+        for obj_id in range(1, 300):
+            worker.free(obj_id)  # the 256th tries to send them and cannot
+        assert worker._frees == list(range(1, 300))
+    finally:
+        worker.close()
+
+
 def test_a_killed_worker_fails_the_next_call_naming_it_and_a_round_carries_on():
     hook = sy.TorchHook(torch)
     with (

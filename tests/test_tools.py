@@ -725,9 +725,10 @@ def test_the_digest_follows_the_package_code_and_its_catalogues(tmp_path: Path) 
     (tmp_path / "federated" / "core.py").write_text("X = 1\n", "utf-8")
     catalogue.write_text('msgid "a"\nmsgstr "क"\n', "utf-8")
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
-    first = freshness.digest(project, notebook, "hi")
+    first, english = (freshness.digest(project, notebook, lang) for lang in ("hi", "en"))
     catalogue.write_text('msgid "a"\nmsgstr "ख"\n', "utf-8")
     second = freshness.digest(project, notebook, "hi")
+    assert freshness.digest(project, notebook, "en") == english  # Hindi text only
     (tmp_path / "federated" / "core.py").write_text("X = 2\n", "utf-8")
     assert len({first, second, freshness.digest(project, notebook, "hi")}) == 3
 

@@ -34,8 +34,10 @@ def digest(project: Project, notebook: NotebookNode, locale: str) -> str:
         if cell.cell_type == "code":
             add(f"cell {index}", mask(cell.source).encode())
     package = project.root / "federated"
-    # The package's catalogues too: a Hindi notebook prints the library's Hindi errors.
-    for path in sorted([*package.rglob("*.py"), *package.rglob("*.po")]):
+    # The package's catalogues in this language too: a Hindi notebook prints the
+    # library's Hindi errors (an English one none of them).
+    catalogues = sorted((package / "locales" / locale).rglob("*.po"))
+    for path in [*sorted(package.rglob("*.py")), *catalogues]:
         add(project.relative(path), path.read_bytes())
     requirements = project.root / "requirements.txt"
     if requirements.exists():

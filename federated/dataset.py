@@ -64,7 +64,8 @@ class BaseDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         if len(self) < len(workers):
             raise ValueError(
                 tr(
-                    "{self_count} samples cannot be split among {workers_count} workers",
+                    "{self_count} samples cannot be split among {workers_count} workers: each "
+                    "worker needs at least one. Use fewer workers or more data.",
                     self_count=len(self),
                     workers_count=len(workers),
                 )

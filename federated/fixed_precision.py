@@ -75,7 +75,7 @@ class FixedPrecisionTensor:
                 raise OverflowError(
                     tr(
                         "the value is out of the fixed-precision range (|x| * 10**precision < "
-                        "2**62)"
+                        "2**62): scale the values down, or choose a smaller `precision`"
                     )
                 )
             return cls(scaled.round().long(), precision, dtype, origin=tensor.location)
@@ -181,7 +181,8 @@ class FixedPrecisionTensor:
         if other.precision != self.precision:
             raise ValueError(
                 tr(
-                    "precisions differ: {precision} and {precision_2}",
+                    "precisions differ: {precision} and {precision_2}. Encode both with the "
+                    "same `precision` in `fix_precision(...)`.",
                     precision=self.precision,
                     precision_2=other.precision,
                 )

@@ -219,7 +219,13 @@ def source_of(obj: Any) -> str:
         for start in range(code.co_firstlineno - 1, -1, -1):
             if start < len(lines) and pattern.match(lines[start]):
                 return "".join(inspect.getblock(lines[start:]))
-    raise OSError(tr("cannot find the source of class {obj}", obj=obj.__name__))
+    raise OSError(
+        tr(
+            "cannot find the source of class {obj}: define it in a .py file or in a "
+            "notebook cell, so that its code can be written into the app",
+            obj=obj.__name__,
+        )
+    )
 
 
 class _Processes:
@@ -510,7 +516,11 @@ class LocalRay(_Processes):
                 )
             if time.monotonic() > deadline:
                 raise TimeoutError(
-                    tr("Ray did not start in {seconds} s", seconds=format(self.timeout, ".0f"))
+                    tr(
+                        "Ray did not start in {seconds} s. The machine may be busy: try "
+                        "again, or allow longer with `timeout=`.",
+                        seconds=format(self.timeout, ".0f"),
+                    )
                 )
             time.sleep(0.2)
         _set_group_priority(process.pid, 0)

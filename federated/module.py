@@ -100,12 +100,23 @@ def _pointers(module: nn.Module) -> list[tuple[PointerTensor, bool]]:
     if not pointers:
         raise NotRemoteError(tr("This model is already here on your machine: nothing to get."))
     if len(pointers) != len(pairs):
-        raise WorkerMismatchError(tr("Part of this model is here and part on a worker."))
+        raise WorkerMismatchError(
+            tr(
+                "Part of this model is here and part on a worker. Bring that part back "
+                "first (`.get()` on the submodule you sent), then send or get the whole model."
+            )
+        )
     where = pointers[0][0].location
     for t, _ in pointers:
         t._check_live()
         if t.location is not where:
-            raise WorkerMismatchError(tr("This model's parameters are on different workers."))
+            raise WorkerMismatchError(
+                tr(
+                    "This model's parameters are on different workers. Move every part to "
+                    "one worker first (`part.move(worker)` for each submodule), then "
+                    "`model.get()`."
+                )
+            )
     return pointers
 
 

@@ -264,7 +264,13 @@ def _plain(tensor: torch.Tensor) -> torch.Tensor:
 def _wire_dtype(tensor: torch.Tensor) -> str:
     name = dtype_name(tensor.dtype)
     if name not in _DTYPES:
-        raise ProtocolError(tr("a {dtype} tensor cannot be sent to a remote worker", dtype=name))
+        raise ProtocolError(
+            tr(
+                "a {dtype} tensor cannot be sent to a remote worker: convert it first, "
+                "e.g. `t.float()` or `t.long()`",
+                dtype=name,
+            )
+        )
     return name
 
 

@@ -119,7 +119,12 @@ def encode(vector: np.ndarray, scale: float = 1.0) -> np.ndarray:
     """Floats times `scale` to fixed point in the ring of integers mod 2**64."""
     scaled = np.rint(vector * (scale * 2.0**FRACTION_BITS))
     if np.abs(scaled).max(initial=0) >= 2.0**62:
-        raise ValueError(tr("a weighted parameter is too large for fixed point (|x| >= 2**30)"))
+        raise ValueError(
+            tr(
+                "a weighted parameter is too large for fixed point (|x| >= 2**30): look "
+                "for a model whose training diverged, or make the `weights` smaller"
+            )
+        )
     return scaled.astype(np.int64).view(np.uint64)
 
 

@@ -140,7 +140,14 @@ def serve(
     else:
         bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
-        raise SystemExit(tr("cannot listen on {host}:{port}", host=host, port=port))
+        raise SystemExit(
+            tr(
+                "cannot listen on {host}:{port}: the port may be in use, or the address "
+                "may not be this machine's. Choose another `--port`, or check `--host`.",
+                host=host,
+                port=port,
+            )
+        )
     server.start()
     return RunningServer(server, servicer)
 

@@ -137,7 +137,8 @@ class WorkerServicer:
                 raise TimeoutError(
                     tr(
                         "the message did not arrive within this call's time limit; {worker} "
-                        "kept nothing of it",
+                        "kept nothing of it. Send it again, or start the server with a "
+                        "longer `--call-timeout`.",
                         worker=self.worker.id,
                     )
                 )

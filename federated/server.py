@@ -124,6 +124,9 @@ def serve(
         ("grpc.max_send_message_length", limits.max_message),
         ("grpc.max_connection_age_ms", age_ms),
         ("grpc.max_connection_age_grace_ms", age_ms),
+        # gRPC lets a second server bind a port already served (SO_REUSEPORT), and the
+        # kernel then splits the callers between the two: refuse instead.
+        ("grpc.so_reuseport", 0),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=_THREADS),
@@ -132,13 +135,16 @@ def serve(
         maximum_concurrent_rpcs=limits.max_calls,
     )
     server.add_generic_rpc_handlers((handler,))
-    if tls is not None:
-        certificate, key = (Path(p).read_bytes() for p in tls)
-        bound = server.add_secure_port(
-            f"{host}:{port}", grpc.ssl_server_credentials([(key, certificate)])
-        )
-    else:
-        bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        if tls is not None:
+            certificate, key = (Path(p).read_bytes() for p in tls)
+            bound = server.add_secure_port(
+                f"{host}:{port}", grpc.ssl_server_credentials([(key, certificate)])
+            )
+        else:
+            bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # what grpcio raises, where older versions returned 0
+        bound = 0
     if bound == 0:
         raise SystemExit(tr("cannot listen on {host}:{port}", host=host, port=port))
     server.start()

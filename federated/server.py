@@ -51,10 +51,12 @@ def is_loopback(host: str) -> bool:
 
 @dataclass
 class RunningServer:
-    """A started server: `grpc` is gRPC's server, `servicer` what answers the calls."""
+    """A started server: `grpc` is gRPC's server, `servicer` what answers the calls,
+    `port` the one it listens on (the system's pick when asked for port 0)."""
 
     grpc: grpc.Server
     servicer: WorkerServicer
+    port: int
 
     def stop(self, grace: float = 1.0) -> None:
         self.grpc.stop(grace).wait()
@@ -148,7 +150,7 @@ def serve(
     if bound == 0:
         raise SystemExit(tr("cannot listen on {host}:{port}", host=host, port=port))
     server.start()
-    return RunningServer(server, servicer)
+    return RunningServer(server, servicer, bound)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -270,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
         tls=(args.tls_cert, args.tls_key) if args.tls_cert else None,
         insecure_off_loopback=args.insecure_off_loopback,
     )
-    print(f"worker {args.id} serving on {args.host}:{args.port}", flush=True)
+    print(f"worker {args.id} serving on {args.host}:{running.port}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

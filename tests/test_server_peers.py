@@ -190,9 +190,8 @@ def test_a_worker_cannot_be_configured_as_its_own_peer(tmp_path):
 
 
 def test_a_peer_that_turns_out_to_be_this_server_is_refused():
-    port = free_port()
-    running = server.serve("judy", port)
-    proxy = RecordingProxy().to(port)  # the same server, reached by another address
+    running = server.serve("judy", 0)  # port 0: the system's pick, bound at once
+    proxy = RecordingProxy().to(running.port)  # the same server, reached by another address
     try:
         peers = Peers([Peer("kate", "127.0.0.1", proxy.port)], "judy", running.servicer.boot, 30.0)
         with pytest.raises(protocol.ProtocolError, match="judy itself"):

@@ -290,7 +290,7 @@ def _open(page: browser.Page, server: Server, relative: str) -> None:
     page.open(f"{server.url}/lab/tree/{relative}?reset&token={TOKEN}", timeout=90)
     # the kernel is up and idle: JupyterLab has written back whatever it rewrites
     page.wait_for(KERNEL_IDLE, timeout=90)
-    page.wait_for(f"document.querySelectorAll('{NOTEBOOK} .jp-Cell').length >= 3", timeout=30)
+    page.wait_for(f"document.querySelectorAll('{NOTEBOOK} .jp-Cell').length >= 3", timeout=90)
     page.page.locator(NOTEBOOK).click()  # focus, so that shortcuts go to the notebook
 
 
@@ -317,7 +317,9 @@ def test_opening_and_saving_a_lesson_changes_nothing(server: Server, chromium: s
         _open(page, server, f"hi/{path.name}")
         # the saved dashboard is drawn: the widget manager exists and has read the saved
         # state, so from now on every save sends its own state, which has no model
-        page.wait_for(f"document.querySelector('{NOTEBOOK} .fl-dashboard svg') !== null")
+        page.wait_for(
+            f"document.querySelector('{NOTEBOOK} .fl-dashboard svg') !== null", timeout=90
+        )
         _save(page, path)
     assert path.read_text("utf-8") == before
 
@@ -331,7 +333,9 @@ def test_saved_widgets_show_without_a_broken_link_and_survive_run_and_save(
         _open(page, server, f"en/{path.name}")
         # the saved view, drawn from the notebook's widget state: its models are not the
         # new kernel's, so ipywidgets marks them disconnected; we hide that mark
-        page.wait_for(f"document.querySelector('{NOTEBOOK} .fl-dashboard svg') !== null")
+        page.wait_for(
+            f"document.querySelector('{NOTEBOOK} .fl-dashboard svg') !== null", timeout=90
+        )
         marks = page.evaluate(
             f"Array.from(document.querySelectorAll('{NOTEBOOK} .fl-widget,"
             f" {NOTEBOOK} .fl-widget .jupyter-widgets-disconnected'))"

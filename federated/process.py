@@ -124,7 +124,9 @@ class WorkerProcess:
         token (the caller's `token`, made up if not given, is never passed between them)."""
         token = token or secrets.token_hex(16)
         link = {(a, b): secrets.token_hex(16) for a in worker_ids for b in worker_ids if a != b}
-        for tries_left in reversed(range(_PORT_TRIES)):
+        tries_left = _PORT_TRIES
+        while True:
+            tries_left -= 1
             ports = {w: free_port() for w in worker_ids}  # each server knows the others'
             started: list[WorkerProcess] = []
             try:
@@ -146,7 +148,6 @@ class WorkerProcess:
                     process.stop()
                 if not (isinstance(error, _PortTaken) and tries_left):
                     raise
-        raise AssertionError("unreachable")  # the last try returns or raises
 
     def _secret(self, name: str, value: str) -> str:
         path = self.folder / f"{name}.token"

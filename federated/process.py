@@ -30,6 +30,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _taken(port: int) -> bool:
+    """Whether something else listens on `port` now (it was free when chosen)."""
+    try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+        return False
+    except OSError:
+        return True
+
+
+class _PortTaken(RuntimeError):
+    """The port chosen was bound by another process before our server could bind it."""
+
+
+#: Attempts with a newly chosen port: between `free_port()` and the server's bind, any
+#: other process (another test run, say) may take the port.
+_PORT_TRIES = 5
+
+
 class WorkerProcess:
     """A worker server in a child process; `stop()` ends it (so does leaving a `with`).
 
@@ -44,7 +63,7 @@ class WorkerProcess:
         token: str | None = None,
         data: Path | None = None,
         private: bool = False,
-        timeout: float = 30.0,
+        timeout: float = 120.0,
         max_message_mb: int | None = None,
         tls: tuple[Path, Path] | None = None,
         peers: dict[str, tuple[int, str]] | None = None,
@@ -79,13 +98,23 @@ class WorkerProcess:
         self.tls_root = Path(tls[0]).read_bytes() if tls is not None else None
         env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
         self._stderr_path = self.folder / "stderr.txt"
-        with open(self._stderr_path, "wb") as log:  # a file, not a pipe nobody empties
-            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, env=env)
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
+        for tries_left in reversed(range(_PORT_TRIES if port is None else 1)):
+            with open(self._stderr_path, "wb") as log:  # a file, not a pipe nobody empties
+                self.process = subprocess.Popen(
+                    command, stdout=subprocess.DEVNULL, stderr=log, env=env
+                )
+            try:
+                self._wait_ready(timeout)
+                return
+            except _PortTaken:
+                if not tries_left:
+                    self.stop()
+                    raise
+                self.port = free_port()  # ours to choose again: the server has exited
+                command[command.index("--port") + 1] = str(self.port)
+            except BaseException:
+                self.stop()
+                raise
 
     @classmethod
     def group(
@@ -94,27 +123,31 @@ class WorkerProcess:
         """One server per id, each with every other as a peer, each link with its own
         token (the caller's `token`, made up if not given, is never passed between them)."""
         token = token or secrets.token_hex(16)
-        ports = {w: free_port() for w in worker_ids}
         link = {(a, b): secrets.token_hex(16) for a in worker_ids for b in worker_ids if a != b}
-        started: list[WorkerProcess] = []
-        try:
-            for w in worker_ids:
-                others = [o for o in worker_ids if o != w]
-                started.append(
-                    cls(
-                        w,
-                        port=ports[w],
-                        token=token,
-                        peers={o: (ports[o], link[(w, o)]) for o in others},
-                        callers={o: link[(o, w)] for o in others},
-                        **kwargs,
+        tries_left = _PORT_TRIES
+        while True:
+            tries_left -= 1
+            ports = {w: free_port() for w in worker_ids}  # each server knows the others'
+            started: list[WorkerProcess] = []
+            try:
+                for w in worker_ids:
+                    others = [o for o in worker_ids if o != w]
+                    started.append(
+                        cls(
+                            w,
+                            port=ports[w],
+                            token=token,
+                            peers={o: (ports[o], link[(w, o)]) for o in others},
+                            callers={o: link[(o, w)] for o in others},
+                            **kwargs,
+                        )
                     )
-                )
-        except BaseException:
-            for process in started:
-                process.stop()
-            raise
-        return started
+                return started
+            except BaseException as error:
+                for process in started:
+                    process.stop()
+                if not (isinstance(error, _PortTaken) and tries_left):
+                    raise
 
     def _secret(self, name: str, value: str) -> str:
         path = self.folder / f"{name}.token"
@@ -140,18 +173,20 @@ class WorkerProcess:
         try:
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    raise RuntimeError(
+                    kind = _PortTaken if _taken(self.port) else RuntimeError
+                    raise kind(
                         tr(
                             "worker {worker} exited: {value}",
                             worker=self.id,
                             value=self.stderr()[-2000:],
                         )
                     )
-                try:
-                    probe.ping()
-                    return
-                except FederatedError:
-                    time.sleep(0.1)
+                try:  # whoever answers must be our server, not one that took the port
+                    if probe.ping() == self.id:
+                        return
+                except (FederatedError, PermissionError):
+                    pass
+                time.sleep(0.1)
             raise TimeoutError(
                 tr(
                     "worker {worker} did not start within {timeout} s",

@@ -51,10 +51,12 @@ def is_loopback(host: str) -> bool:
 
 @dataclass
 class RunningServer:
-    """A started server: `grpc` is gRPC's server, `servicer` what answers the calls."""
+    """A started server: `grpc` is gRPC's server, `servicer` what answers the calls,
+    `port` the one it listens on (the system's pick when asked for port 0)."""
 
     grpc: grpc.Server
     servicer: WorkerServicer
+    port: int
 
     def stop(self, grace: float = 1.0) -> None:
         self.grpc.stop(grace).wait()
@@ -124,6 +126,9 @@ def serve(
         ("grpc.max_send_message_length", limits.max_message),
         ("grpc.max_connection_age_ms", age_ms),
         ("grpc.max_connection_age_grace_ms", age_ms),
+        # gRPC lets a second server bind a port already served (SO_REUSEPORT), and the
+        # kernel then splits the callers between the two: refuse instead.
+        ("grpc.so_reuseport", 0),
     ]
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=_THREADS),
@@ -132,13 +137,16 @@ def serve(
         maximum_concurrent_rpcs=limits.max_calls,
     )
     server.add_generic_rpc_handlers((handler,))
-    if tls is not None:
-        certificate, key = (Path(p).read_bytes() for p in tls)
-        bound = server.add_secure_port(
-            f"{host}:{port}", grpc.ssl_server_credentials([(key, certificate)])
-        )
-    else:
-        bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        if tls is not None:
+            certificate, key = (Path(p).read_bytes() for p in tls)
+            bound = server.add_secure_port(
+                f"{host}:{port}", grpc.ssl_server_credentials([(key, certificate)])
+            )
+        else:
+            bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # what grpcio raises, where older versions returned 0
+        bound = 0
     if bound == 0:
         raise SystemExit(
             tr(
@@ -149,7 +157,7 @@ def serve(
             )
         )
     server.start()
-    return RunningServer(server, servicer)
+    return RunningServer(server, servicer, bound)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -271,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
         tls=(args.tls_cert, args.tls_key) if args.tls_cert else None,
         insecure_off_loopback=args.insecure_off_loopback,
     )
-    print(f"worker {args.id} serving on {args.host}:{args.port}", flush=True)
+    print(f"worker {args.id} serving on {args.host}:{running.port}", flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -51,6 +51,11 @@ def refused(world: tuple, attempt: Callable[[], Any]) -> None:
         attempt()
     assert_clear(caught.value)
     traceback.clear_frames(caught.tb)  # they hold the attempt's temporary pointers
+    # `caught` holds the traceback, which holds this frame, which holds `caught`: a cycle
+    # that would keep `attempt` (and a temporary pointer it is bound to) alive until the
+    # cycle collector happens to run, perhaps in a later `refused`, between its snapshot
+    # and its check, freeing an object there. Broken, the pointer goes on return.
+    del caught
     assert torch.equal(bob.objects[records.id_at_location], RECORDS)
     assert_same_state(before_bob, bob)
     assert_same_state(before_alice, alice)

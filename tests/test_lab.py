@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -57,21 +56,16 @@ class Server:
             return response.status, response.read().decode("utf-8")
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """JupyterLab as `make lab` starts it, on an empty folder, as whoever runs the tests."""
     root = tmp_path_factory.mktemp("lab")
     state = tmp_path_factory.mktemp("jupyter-state")
-    port = _free_port()
+    # Port 0: the server binds one the system picks and writes it into its runtime file
+    # (a port chosen here and bound later could be taken in between by another process).
     argv = lab.command(
         root,
-        f"--port={port} --ServerApp.port_retries=0 --IdentityProvider.token={TOKEN}"
+        f"--port=0 --ServerApp.port_retries=0 --IdentityProvider.token={TOKEN}"
         " --ServerApp.ip=127.0.0.1",
         browser=False,
     )
@@ -80,19 +74,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "JUPYTER_RUNTIME_DIR": str(state / "runtime"),
         "JUPYTERLAB_WORKSPACES_DIR": str(state / "workspaces"),
     }
-    process = subprocess.Popen(
-        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    url = f"http://127.0.0.1:{port}"
+    log = state / "stderr.txt"  # a file: a pipe nobody reads could fill and stall the server
+    with open(log, "wb") as stderr:
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+    url = ""
     deadline = time.monotonic() + 90
     try:
         while True:
             try:
+                if not url:  # this server's alone: the runtime folder is new
+                    info = next((state / "runtime").glob("jpserver-*.json"))
+                    url = f"http://127.0.0.1:{json.loads(info.read_text('utf-8'))['port']}"
                 urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=5).close()
                 break
-            except OSError:
+            except (OSError, StopIteration, ValueError, KeyError):  # not yet, or half written
                 if process.poll() is not None:
-                    pytest.fail(f"JupyterLab exited: {process.stderr.read()[-2000:]}")
+                    pytest.fail(f"JupyterLab exited: {log.read_text('utf-8', 'replace')[-2000:]}")
                 if time.monotonic() > deadline:
                     pytest.fail("JupyterLab did not answer within 90 s")
                 time.sleep(0.5)
@@ -293,18 +290,21 @@ def _open(page: browser.Page, server: Server, relative: str) -> None:
     page.open(f"{server.url}/lab/tree/{relative}?reset&token={TOKEN}", timeout=90)
     # the kernel is up and idle: JupyterLab has written back whatever it rewrites
     page.wait_for(KERNEL_IDLE, timeout=90)
-    page.wait_for(f"document.querySelectorAll('{NOTEBOOK} .jp-Cell').length >= 3", timeout=30)
+    page.wait_for(f"document.querySelectorAll('{NOTEBOOK} .jp-Cell').length >= 3", timeout=90)
     page.page.locator(NOTEBOOK).click()  # focus, so that shortcuts go to the notebook
 
 
 def _save(page: browser.Page, path: Path) -> None:
+    """Save, and wait until the write is complete: jupyter_server copies the file to
+    `.~name`, rewrites it in place (its mtime changes as the write starts), and deletes
+    the copy only once the new content is written and synced."""
     before = path.stat().st_mtime_ns
+    copy = path.with_name(".~" + path.name)
     page.page.keyboard.press("Control+s")
-    deadline = time.monotonic() + 30
-    while path.stat().st_mtime_ns == before:
+    deadline = time.monotonic() + 90
+    while path.stat().st_mtime_ns == before or copy.exists():
         assert time.monotonic() < deadline, "JupyterLab did not save the notebook"
         time.sleep(0.2)
-    time.sleep(0.5)  # the write is complete once the server answered; be generous
 
 
 def test_opening_and_saving_a_lesson_changes_nothing(server: Server, chromium: str) -> None:
@@ -317,7 +317,9 @@ def test_opening_and_saving_a_lesson_changes_nothing(server: Server, chromium: s
         _open(page, server, f"hi/{path.name}")
         # the saved dashboard is drawn: the widget manager exists and has read the saved
         # state, so from now on every save sends its own state, which has no model
-        page.wait_for(f"document.querySelector('{NOTEBOOK} .fl-dashboard svg') !== null")
+        page.wait_for(
+            f"document.querySelector('{NOTEBOOK} .fl-dashboard svg') !== null", timeout=90
+        )
         _save(page, path)
     assert path.read_text("utf-8") == before
 
@@ -331,7 +333,9 @@ def test_saved_widgets_show_without_a_broken_link_and_survive_run_and_save(
         _open(page, server, f"en/{path.name}")
         # the saved view, drawn from the notebook's widget state: its models are not the
         # new kernel's, so ipywidgets marks them disconnected; we hide that mark
-        page.wait_for(f"document.querySelector('{NOTEBOOK} .fl-dashboard svg') !== null")
+        page.wait_for(
+            f"document.querySelector('{NOTEBOOK} .fl-dashboard svg') !== null", timeout=90
+        )
         marks = page.evaluate(
             f"Array.from(document.querySelectorAll('{NOTEBOOK} .fl-widget,"
             f" {NOTEBOOK} .fl-widget .jupyter-widgets-disconnected'))"

@@ -284,8 +284,10 @@ def test_a_killed_worker_fails_the_next_call_naming_it_and_a_round_carries_on():
         sy.WorkerProcess("dave", token=TOKEN) as dave_process,
         sy.WorkerProcess("erin", token=TOKEN) as erin_process,
     ):
-        dave = sy.RemoteWorker(hook, id="dave", port=dave_process.port, token=TOKEN, timeout=3)
-        erin = sy.RemoteWorker(hook, id="erin", port=erin_process.port, token=TOKEN, timeout=3)
+        # A time limit only for calls that are answered: the killed worker's connection is
+        # refused at once, so a short one would only fail erin's calls on a busy machine.
+        dave = sy.RemoteWorker(hook, id="dave", port=dave_process.port, token=TOKEN, timeout=60)
+        erin = sy.RemoteWorker(hook, id="erin", port=erin_process.port, token=TOKEN, timeout=60)
         data = {w.id: (torch.randn(8, 2).send(w), torch.randn(8, 1).send(w)) for w in (dave, erin)}
         dave_process.process.kill()
         dave_process.process.wait()

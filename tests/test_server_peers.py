@@ -30,20 +30,20 @@ TOKENS = {
 
 
 class RecordingProxy:
-    """Forwards every call to `target_port` and keeps what passed: the token each call
-    carried, each request and each reply."""
+    """Forwards every call to the port given to `to` and keeps what passed: the token
+    each call carried, each request and each reply. It listens on a port the system
+    picks as it binds (none chosen first that another process could take meanwhile), so
+    servers can be started knowing it, and then be given to it."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self) -> None:
         self.tokens: list[str] = []
         self.messages: list[bytes] = []
         self.lock = threading.Lock()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{target_port}")
-        forward = self.channel.unary_unary(METHOD)
-        forward_stream = self.channel.stream_stream(STREAM)
+        self.channel: grpc.Channel | None = None
 
         def call(request: bytes, context: grpc.ServicerContext) -> bytes:
             metadata = [(k, v) for k, v in context.invocation_metadata() if k == "authorization"]
-            reply = forward(request, metadata=metadata, timeout=30)
+            reply = self.forward(request, metadata=metadata, timeout=30)
             with self.lock:
                 self.tokens += [v.removeprefix("Bearer ") for _, v in metadata]
                 self.messages += [request, reply]
@@ -52,13 +52,12 @@ class RecordingProxy:
         def stream(requests, context: grpc.ServicerContext):
             metadata = [(k, v) for k, v in context.invocation_metadata() if k == "authorization"]
             sent = list(requests)
-            replies = list(forward_stream(iter(sent), metadata=metadata, timeout=30))
+            replies = list(self.forward_stream(iter(sent), metadata=metadata, timeout=30))
             with self.lock:
                 self.tokens += [v.removeprefix("Bearer ") for _, v in metadata]
                 self.messages += [*sent, *replies]
             yield from replies
 
-        self.port = free_port()
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         self.server.add_generic_rpc_handlers(
             (
@@ -71,31 +70,32 @@ class RecordingProxy:
                 ),
             )
         )
-        self.server.add_insecure_port(f"127.0.0.1:{self.port}")
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.server.start()
+
+    def to(self, target_port: int) -> RecordingProxy:
+        self.channel = grpc.insecure_channel(f"127.0.0.1:{target_port}")
+        self.forward = self.channel.unary_unary(METHOD)
+        self.forward_stream = self.channel.stream_stream(STREAM)
+        return self
 
     def close(self) -> None:
         self.server.stop(0).wait()
-        self.channel.close()
+        if self.channel is not None:
+            self.channel.close()
 
 
 @pytest.fixture(scope="module")
 def federation():
     """bob and alice, peers of each other through proxies; the caller reaches each
     through a proxy too."""
-    bob_port, alice_port = free_port(), free_port()
-    proxies = {
-        "bob->alice": RecordingProxy(alice_port),
-        "alice->bob": RecordingProxy(bob_port),
-        "client->bob": RecordingProxy(bob_port),
-        "client->alice": RecordingProxy(alice_port),
-    }
+    links = ("bob->alice", "alice->bob", "client->bob", "client->alice")
+    proxies = {link: RecordingProxy() for link in links}
     processes = []
     try:
         processes.append(
-            sy.WorkerProcess(
+            sy.WorkerProcess(  # its own port, chosen again should another process take it
                 "bob",
-                port=bob_port,
                 token=TOKENS["client-bob"],
                 peers={"alice": (proxies["bob->alice"].port, TOKENS["bob-alice"])},
                 callers={"alice": TOKENS["alice-bob"]},
@@ -104,12 +104,14 @@ def federation():
         processes.append(
             sy.WorkerProcess(
                 "alice",
-                port=alice_port,
                 token=TOKENS["client-alice"],
                 peers={"bob": (proxies["alice->bob"].port, TOKENS["alice-bob"])},
                 callers={"bob": TOKENS["bob-alice"]},
             )
         )
+        ports = {process.id: process.port for process in processes}
+        for link, proxy in proxies.items():  # neither server has called a peer yet
+            proxy.to(ports[link.split("->")[1]])
         hook = sy.TorchHook(torch)
         bob = sy.RemoteWorker(
             hook, id="bob", port=proxies["client->bob"].port, token=TOKENS["client-bob"], timeout=20
@@ -188,11 +190,10 @@ def test_a_worker_cannot_be_configured_as_its_own_peer(tmp_path):
 
 
 def test_a_peer_that_turns_out_to_be_this_server_is_refused():
-    port = free_port()
-    running = server.serve("judy", port)
-    proxy = RecordingProxy(port)  # the same server, reached by another address
+    running = server.serve("judy", 0)  # port 0: the system's pick, bound at once
+    proxy = RecordingProxy().to(running.port)  # the same server, reached by another address
     try:
-        peers = Peers([Peer("kate", "127.0.0.1", proxy.port)], "judy", running.servicer.boot, 5.0)
+        peers = Peers([Peer("kate", "127.0.0.1", proxy.port)], "judy", running.servicer.boot, 30.0)
         with pytest.raises(protocol.ProtocolError, match="judy itself"):
             peers.client("kate")
         peers.close()
@@ -204,7 +205,7 @@ def test_a_peer_that_turns_out_to_be_this_server_is_refused():
 def test_a_peer_answering_with_another_name_is_refused(federation):
     _, _, _, processes = federation
     peers = Peers(
-        [Peer("carol", "127.0.0.1", processes[1].port, TOKENS["bob-alice"])], "bob", 1, 5.0
+        [Peer("carol", "127.0.0.1", processes[1].port, TOKENS["bob-alice"])], "bob", 1, 30.0
     )
     with pytest.raises(protocol.ProtocolError, match="says it is 'alice'"):
         peers.client("carol")

@@ -15,7 +15,6 @@ from federated.protocol import ProtocolError
 from tests.helpers import assert_same_state, snapshot, workers
 
 TOKEN = "plan-test-token"
-pytestmark = pytest.mark.xdist_group("remote-workers")  # as test_remote: one server at a time
 
 
 # ---- our own functions and modules to trace ---------------------------------------------

@@ -20,7 +20,6 @@ from federated.protocol import METHOD
 from federated.servicer import WorkerServicer
 
 TOKEN = "test-token"
-pytestmark = pytest.mark.xdist_group("remote-workers")
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from federated.peers import Peer, Peers
 from federated.process import free_port
 from federated.protocol import METHOD, STREAM
 
-pytestmark = pytest.mark.xdist_group("remote-workers")
 TOKENS = {
     "client-bob": "cb-0123456789abcdef",
     "client-alice": "ca-fedcba9876543210",

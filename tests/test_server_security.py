@@ -28,7 +28,6 @@ from federated.protocol import METHOD, QuotaExceededError
 from federated.servicer import Limits, WorkerServicer
 
 TOKEN = "security-token"
-pytestmark = pytest.mark.xdist_group("remote-workers")
 
 
 def _refused(argv: list[str]) -> str:

@@ -150,7 +150,9 @@ class Executor:
                     inputs.append(obj_id)
                 out.append(real)
             elif type(a) in (list, tuple):
-                out.append(type(a)(self._resolve(a, handles, inputs)))
+                real_items = type(a)(self._resolve(a, handles, inputs))
+                handles[id(real_items)] = a  # `_foreach_add_` returns the list it was given
+                out.append(real_items)
             elif type(a) is dict:
                 out.append(dict(zip(a, self._resolve(tuple(a.values()), handles, inputs))))
             else:
@@ -193,6 +195,10 @@ class Executor:
             outputs.append(obj_id)
             return wrap(obj_id, result)
         if isinstance(result, (list, tuple)):
+            given = handles.get(id(result))
+            if given is not None:  # an in-place op returned a list of inputs: hand it back
+                outputs.extend(_flat_ids(given))
+                return given
             items = [self._wrap(r, func, handles, wrap, refresh, outputs) for r in result]
             if type(result) in (list, tuple):
                 return type(result)(items)
@@ -218,3 +224,10 @@ def _flat(items: Sequence[Any]) -> list[Any]:
     for item in items:
         out.extend(_flat(item) if type(item) in (list, tuple) else (item,))
     return out
+
+
+def _flat_ids(items: Sequence[Any]) -> list[int]:
+    """The object ids the handles in a (nested) list name."""
+    return [
+        t.id_at_location for t in _flat(items) if type(getattr(t, "id_at_location", None)) is int
+    ]

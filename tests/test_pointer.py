@@ -711,3 +711,13 @@ def test_errors_share_a_base_class_and_standard_bases():
         sy.ObjectNotFoundError,
     ):
         assert issubclass(error, sy.FederatedError)
+
+
+def test_an_in_place_foreach_op_returns_the_list_it_was_given_as_torch_does():
+    (bob,) = workers("bob")
+    targets = [torch.tensor([1.0, 2.0]).send(bob), torch.tensor([3.0]).send(bob)]
+    steps = [torch.tensor([0.5, 0.5]).send(bob), torch.tensor([1.0]).send(bob)]
+    returned = torch._foreach_add_(targets, steps, alpha=2.0)
+    assert returned is targets  # torch returns its first argument itself
+    assert [t.copy().get().tolist() for t in targets] == [[2.0, 3.0], [5.0]]
+    assert len(bob.objects) == 4  # no new object for the result

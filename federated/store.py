@@ -38,7 +38,8 @@ class ObjectStore(dict[int, Any]):
         )
 
     def __repr__(self) -> str:
-        return f"<ObjectStore of {self.owner}: {len(self)} objects>"
+        count = len(self)
+        return f"<ObjectStore of {self.owner}: {count} object{'' if count == 1 else 's'}>"
 
     @property
     def view(self) -> Mapping[int, Any]:

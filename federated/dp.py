@@ -215,8 +215,9 @@ def train(
     if not noise_multiplier > 0:
         raise ValueError(
             tr(
-                "DP-SGD needs noise: noise_multiplier > 0 (0 is ordinary training, which "
-                "the model exit already allows)"
+                "DP-SGD needs noise: noise_multiplier > 0. For training without noise, "
+                "train the model the ordinary way instead of with `dp.train`; the model "
+                "exit already lets such a model out"
             )
         )
     records = len(x)
@@ -261,8 +262,8 @@ def train(
     if steps_taken != [(noise_multiplier, 1 / batches, epochs * batches)]:
         raise RuntimeError(
             tr(
-                "Opacus accounted {steps_taken}, not the planned run: the epsilon "
-                "charged ({planned}) may be wrong; report this",
+                "Opacus's accountant recorded {steps_taken}, not the planned run: the "
+                "epsilon charged ({planned}) may be wrong. Please report this as a bug.",
                 steps_taken=steps_taken,
                 planned=format(planned, "g"),
             )

@@ -136,7 +136,8 @@ class TorchHook:
             if clashes:
                 raise RuntimeError(
                     tr(
-                        "{cls} already has {names}: not overwriting",
+                        "{cls} already has {names}: not overwriting. Another library "
+                        "added them; hook in a fresh Python process (restart the kernel).",
                         cls=cls.__name__,
                         names=clashes,
                     )

@@ -328,7 +328,11 @@ class PointerTensor(torch.Tensor):
         cls, func: Any, types: Any, args: Any = (), kwargs: Any = None
     ) -> Any:
         raise RuntimeError(
-            tr("internal error: a pointer reached the dispatcher in {func}", func=func)
+            tr(
+                "internal error: a pointer reached the dispatcher in {func}. Please "
+                "report this as a bug.",
+                func=func,
+            )
         )
 
     @classmethod
@@ -367,7 +371,13 @@ def _common_location(func: Callable[..., Any], args: tuple, kwargs: dict | None)
         elif isinstance(a, torch.Tensor):
             local = a
     if first is None:
-        raise TypeError(tr("`{func}` was called with no live pointer", func=func_name(func)))
+        raise TypeError(
+            tr(
+                "`{func}` was called with no live pointer: call it on a pointer that "
+                "`send` or an earlier call returned",
+                func=func_name(func),
+            )
+        )
     if local is not None:
         raise LocalTensorError(_local_message(func, first, local))
     return first.location

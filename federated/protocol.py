@@ -194,7 +194,8 @@ class Incoming:
             raise ProtocolError(
                 tr(
                     "message too large: {size_mb} MB of tensors, over the {limit_mb} MB "
-                    "message limit; nothing was kept",
+                    "message limit; nothing was kept. Send less at once, or raise the "
+                    "limit (`--max-message-mb` on the server, `max_message=` here).",
                     size_mb=format(self.total / 2**20, ".1f"),
                     limit_mb=format(limit / 2**20, ".0f"),
                 )

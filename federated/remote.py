@@ -301,7 +301,7 @@ class RemoteWorker:
             raise ProtocolError(
                 tr(
                     "{worker} handed over a pointer to worker {worker_id}, which this "
-                    "process has no RemoteWorker for: make one first",
+                    "process has no RemoteWorker for: make a RemoteWorker for it first",
                     worker=self.id,
                     worker_id=repr(worker_id),
                 )

@@ -142,7 +142,11 @@ class AutogradTensor(torch.Tensor):
         cls, func: Any, types: Any, args: Any = (), kwargs: Any = None
     ) -> Any:
         raise RuntimeError(
-            tr("internal error: a shared value reached the dispatcher in {func}", func=func)
+            tr(
+                "internal error: a shared value reached the dispatcher in {func}. "
+                "Please report this as a bug.",
+                func=func,
+            )
         )
 
     @classmethod

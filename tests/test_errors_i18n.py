@@ -236,4 +236,4 @@ def test_an_error_raised_on_an_english_server_reaches_a_hindi_learner_in_hindi()
         carol.close()
     finally:
         server.stop()
-    assert str(caught.value).startswith("carol पर: ऑब्जेक्ट 424242 वर्कर carol के सर्वर के पिछली बार")
+    assert str(caught.value).startswith("carol पर: ऑब्जेक्ट 424242 तब बना था जब वर्कर carol का सर्वर")

@@ -312,7 +312,7 @@ class RemoteWorker:
         """Queue `obj_id` to be freed with the next call; every 256, send them now. Never
         raises (the contract): if the server cannot be reached, they wait for a later call."""
         self._frees.append(obj_id)
-        if len(self._frees) >= 256:
+        if len(self._frees) % 256 == 0:  # not on every free while the server is down
             pending = list(self._frees)
             try:
                 self.flush()

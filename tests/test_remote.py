@@ -269,10 +269,14 @@ def test_freeing_never_raises_and_keeps_the_frees_while_the_server_is_down():
     from federated.process import free_port
 
     worker = sy.RemoteWorker(None, id="nobody-home", port=free_port(), timeout=2)
+    tries: list[int] = []
+    real_flush = worker.flush
+    worker.flush = lambda: (tries.append(len(worker._frees)), real_flush())  # type: ignore[method-assign]
     try:
-        for obj_id in range(1, 300):
-            worker.free(obj_id)  # the 256th tries to send them and cannot
-        assert worker._frees == list(range(1, 300))
+        for obj_id in range(1, 600):
+            worker.free(obj_id)  # the 256th and 512th try to send them and cannot
+        assert worker._frees == list(range(1, 600))
+        assert tries == [256, 512]  # not a network call for every free after the first failure
     finally:
         worker.close()
 

@@ -32,7 +32,7 @@ import math
 import secrets
 import warnings
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, cast
 
 import torch
@@ -40,7 +40,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from federated import module as _module
-from federated.errors import BudgetExceededError
 from federated.language import tr
 from federated.pointer import PointerTensor
 from federated.virtual_worker import VirtualWorker
@@ -127,7 +126,7 @@ def noisy_count(
     _check_epsilon(epsilon)
     if above is not None and not math.isfinite(above):
         raise ValueError(tr("above must be a finite number, got {above}", above=above))
-    _charge(worker, [dataset_id], epsilon)
+    worker.policy.charge([dataset_id], epsilon)
     values = _finite(values)
     hits = values > above if above is not None else values != 0
     true = hits.sum().to(torch.float64)
@@ -151,7 +150,7 @@ def noisy_sum(data: PointerTensor, *, epsilon: float, lower: float, upper: float
                 upper=upper,
             )
         )
-    _charge(worker, [dataset_id], epsilon)
+    worker.policy.charge([dataset_id], epsilon)
     true = _finite(values.to(torch.float64)).clamp(lower, upper).sum()
     sensitivity = max(abs(lower), abs(upper))
     return _release(worker, true + _laplace(sensitivity / epsilon, _generator(worker)))
@@ -235,7 +234,7 @@ def train(
     )
     real = copy.deepcopy(model)
     _dry_run(real, x, y, LOSSES[loss])  # a wrong shape fails here, before any charge
-    _charge(worker, ids, planned)
+    worker.policy.charge(ids, planned)
     try:
         steps_taken = _run_opacus(
             real,
@@ -464,40 +463,6 @@ def _check_epsilon(value: float) -> None:
         isinstance(value, (int, float)) and math.isfinite(value) and value > 0
     ):
         raise ValueError(tr("epsilon must be a positive number, got {value}", value=repr(value)))
-
-
-def _check_budget(worker: VirtualWorker, ids: Sequence[int], cost: float) -> None:
-    """Refuse, before anything changes, a cost that one of the datasets cannot pay."""
-    for dataset_id in ids:
-        left = worker.policy.remaining(dataset_id)
-        if left is None:
-            raise BudgetExceededError(
-                tr(
-                    "{worker}'s dataset {dataset_id} has no privacy budget: its owner must "
-                    "load it with `epsilon=...` before anything about it is released.",
-                    worker=worker.id,
-                    dataset_id=dataset_id,
-                )
-            )
-        if cost > left:
-            raise BudgetExceededError(
-                tr(
-                    "{worker}'s dataset {dataset_id} has epsilon {left} left, and this "
-                    "release would cost {cost}. Ask for less (a smaller epsilon, more noise, "
-                    "fewer steps), or ask nothing more about this data.",
-                    worker=worker.id,
-                    dataset_id=dataset_id,
-                    left=format(left, ".3g"),
-                    cost=format(cost, ".3g"),
-                )
-            )
-
-
-def _charge(worker: VirtualWorker, ids: Sequence[int], cost: float) -> None:
-    """Charge every dataset, all or none."""
-    _check_budget(worker, ids, cost)
-    for dataset_id in ids:
-        worker.policy.charge(dataset_id, cost)
 
 
 def _release(worker: VirtualWorker, value: torch.Tensor) -> PointerTensor:

@@ -435,32 +435,40 @@ class PrivacyPolicy:
         that reads several datasets check them all before charging any."""
         return self._budgets.get(dataset_id)
 
-    def charge(self, dataset_id: int, epsilon: float) -> None:
-        """Spend `epsilon` of a loaded dataset's budget, or raise BudgetExceededError."""
+    def check_budget(self, dataset_ids: Sequence[int], epsilon: float) -> None:
+        """Raise BudgetExceededError, before anything is spent, if any of `dataset_ids`
+        cannot pay `epsilon`: a release that reads several datasets is all or nothing."""
+        for dataset_id in dataset_ids:
+            left = self._budgets.get(dataset_id)
+            if left is None:
+                raise BudgetExceededError(
+                    tr(
+                        "{worker}'s dataset {dataset_id} has no privacy budget: its owner "
+                        "must load it with `epsilon=...` before anything about it is released.",
+                        worker=self.owner,
+                        dataset_id=dataset_id,
+                    )
+                )
+            if epsilon > left:
+                raise BudgetExceededError(
+                    tr(
+                        "{worker}'s dataset {dataset_id} has epsilon {left} left, and this "
+                        "release would cost {cost}. Ask for less (a smaller epsilon, more "
+                        "noise, fewer steps), or ask nothing more about this data.",
+                        worker=self.owner,
+                        dataset_id=dataset_id,
+                        left=format(left, ".3g"),
+                        cost=format(epsilon, ".3g"),
+                    )
+                )
+
+    def charge(self, dataset_ids: Sequence[int], epsilon: float) -> None:
+        """Spend `epsilon` of every one of `dataset_ids`' budgets, all or none."""
         if not epsilon > 0:
             raise ValueError(tr("epsilon must be positive, got {epsilon}", epsilon=epsilon))
-        left = self._budgets.get(dataset_id)
-        if left is None:
-            raise BudgetExceededError(
-                tr(
-                    "{owner}'s object {obj_id} has no privacy budget: its owner must load it "
-                    "with `epsilon=...` before anything about it can be released.",
-                    owner=self.owner,
-                    obj_id=dataset_id,
-                )
-            )
-        if epsilon > left:
-            raise BudgetExceededError(
-                tr(
-                    "{owner}'s object {obj_id} has epsilon {left} left, less than the {asked} "
-                    "asked for. Ask for less, or for nothing more.",
-                    owner=self.owner,
-                    obj_id=dataset_id,
-                    left=format(left, "g"),
-                    asked=format(epsilon, "g"),
-                )
-            )
-        self._budgets[dataset_id] = left - epsilon
+        self.check_budget(dataset_ids, epsilon)
+        for dataset_id in dataset_ids:
+            self._budgets[dataset_id] -= epsilon
 
     def forget(self, obj_id: int) -> None:
         """`obj_id` is gone from the store."""

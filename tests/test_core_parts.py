@@ -136,14 +136,15 @@ def test_charge_spends_the_budget_and_refuses_past_it_changing_nothing():
     bob = sy.VirtualWorker(None, id="bob")
     p = bob.load(torch.tensor([1.0, 2.0]), private=True, epsilon=1.0)
     q = bob.load(torch.tensor([3.0]), private=True)
-    bob.policy.charge(p.id_at_location, 0.75)
+    bob.policy.charge([p.id_at_location], 0.75)
     with pytest.raises(sy.BudgetExceededError, match="0.25 left"):
-        bob.policy.charge(p.id_at_location, 0.5)
-    bob.policy.charge(p.id_at_location, 0.25)
+        bob.policy.charge([p.id_at_location], 0.5)
     with pytest.raises(sy.BudgetExceededError, match="no privacy budget"):
-        bob.policy.charge(q.id_at_location, 0.1)
+        bob.policy.charge([p.id_at_location, q.id_at_location], 0.1)
+    assert bob.policy.remaining(p.id_at_location) == pytest.approx(0.25)  # all or none
+    bob.policy.charge([p.id_at_location], 0.25)
     with pytest.raises(ValueError, match="positive"):
-        bob.policy.charge(p.id_at_location, 0.0)
+        bob.policy.charge([p.id_at_location], 0.0)
     with pytest.raises(ValueError, match="epsilon"):
         bob.load(torch.tensor([1.0]), epsilon=-1.0)
     assert len(bob.objects) == 2

@@ -211,8 +211,8 @@ class PointerTensor(torch.Tensor):
     def _stale(self) -> StalePointerError:
         return StalePointerError(
             tr(
-                "{pointer} can no longer be used: its object was {reason}. Use the pointer "
-                "that call returned instead.",
+                "{pointer} can no longer be used: its object was {reason}. If the call "
+                "that did this returned a new pointer or the value in its place, use that.",
                 pointer=repr(self),
                 reason=_reason(self._gone or ""),
             )

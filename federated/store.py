@@ -30,8 +30,9 @@ class ObjectStore(dict[int, Any]):
     def __missing__(self, obj_id: int) -> Any:
         raise ObjectNotFoundError(
             tr(
-                "{owner} holds no object {obj_id}: it was fetched, moved or freed already. "
-                "Use the pointer that call returned.",
+                "{owner} holds no object {obj_id}: it was fetched, moved or freed already. If "
+                "the call that did this returned a new pointer or the value in its place, "
+                "use that.",
                 owner=self.owner,
                 obj_id=obj_id,
             )

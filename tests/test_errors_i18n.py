@@ -140,7 +140,8 @@ def test_a_template_is_translated_before_it_is_filled() -> None:
     language.use("hi")
     text = tr(
         "{owner} holds no object {obj_id}: it was fetched, moved or freed already. "
-        "Use the pointer that call returned.",
+        "If the call that did this returned a new pointer or the value in its place, "
+        "use that.",
         owner="bob",
         obj_id=7,
     )
@@ -158,7 +159,8 @@ def test_a_translated_error_survives_copying_and_pickling() -> None:
     error = PrivateDataError(
         tr(
             "{owner} holds no object {obj_id}: it was fetched, moved or freed "
-            "already. Use the pointer that call returned.",
+            "already. If the call that did this returned a new pointer or the value in its "
+            "place, use that.",
             owner="bob",
             obj_id=7,
         )
@@ -172,7 +174,8 @@ def test_a_server_error_is_shown_in_the_learners_language() -> None:
     error = PrivateDataError(
         tr(
             "{owner} holds no object {obj_id}: it was fetched, moved or freed already. "
-            "Use the pointer that call returned.",
+            "If the call that did this returned a new pointer or the value in its place, "
+            "use that.",
             owner="bob",
             obj_id=7,
         )

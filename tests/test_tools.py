@@ -865,16 +865,30 @@ def test_each_language_has_a_kernel_that_fixes_threads_and_names_the_language(
         assert json.loads(installed.read_text("utf-8")) == spec
         assert spec["env"]["OMP_NUM_THREADS"] == "1"
         assert spec["env"]["FEDERATED_LANG"] == locale
+        # the same vector instructions on every x86-64 machine (an AVX-512 one too)
+        assert spec["env"]["ATEN_CPU_CAPABILITY"] == "avx2"
+        assert spec["env"]["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+        assert spec["env"]["MKL_CBWR"] == "AVX2"
         assert spec["argv"][0] == "python"  # jupyter_client puts the running interpreter
     notebook = nbformat.v4.new_notebook(metadata=build.notebook_metadata(LESSON, "hi"))
     notebook.cells.append(
         nbformat.v4.new_code_cell(
             "import os, torch\nprint(torch.get_num_threads(), os.environ['FEDERATED_LANG'],"
-            " os.environ['PYTHONHASHSEED'])"
+            " os.environ['PYTHONHASHSEED'], torch.backends.cpu.get_cpu_capability())"
         )
     )
     result = execute(notebook, tmp_path / "out.ipynb", tmp_path)
-    assert outputs.stdout_of(result.cells[0]) == "1 hi 0\n"
+    threads, language, seed, capability = outputs.stdout_of(result.cells[0]).split()
+    assert (threads, language, seed) == ("1", "hi", "0")
+    if _has_avx2():  # an AVX-512 machine, too, runs the lesson on AVX2 kernels
+        assert capability == "AVX2"
+
+
+def _has_avx2() -> bool:
+    try:
+        return " avx2" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
 
 
 def test_consecutive_prints_are_saved_as_one_output() -> None:

@@ -75,6 +75,10 @@ _IN_PLACE_DUNDERS = frozenset(
 )
 
 
+_CONTAINERS = (list, tuple, dict)
+_GENERAL = object()  # `_unwatched` ran nothing: the call needs `run`'s general path
+
+
 @cache
 def writes_first_argument(func: Callable[..., Any]) -> bool:
     """Whether `func` changes its first argument: `add_`, `x += y`, `x[i] = y`, `x.grad = g`."""
@@ -105,6 +109,10 @@ class Executor:
         changed its shape, `refresh(handle, tensor)` makes the handle right again.
         Nothing runs if a handle names no object or the policy refuses.
         """
+        if not (PrivacyPolicy.fill_fresh_memory or self.policy.active):
+            result = self._unwatched(func, args, kwargs, wrap)
+            if result is not _GENERAL:
+                return result
         handles: dict[int, Any] = {}  # id() of each object named -> the handle naming it
         inputs: list[int] = []  # the ids of those objects, each once
         real_args = self._resolve(args, handles, inputs)
@@ -136,6 +144,45 @@ class Executor:
         if watched:
             self.policy.after_call(func, inputs, outputs, written)
         return wrapped
+
+    def _unwatched(
+        self, func: Callable[..., Any], args: Sequence[Any], kwargs: dict | None, wrap: Wrap
+    ) -> Any:
+        """`run` when the policy has nothing to watch and no memory needs filling: the
+        same call without the bookkeeping the checks need. A training step is a dozen
+        such calls, so this is most of a virtual worker's work. Handles inside lists or
+        dicts (`torch.cat([p, q])`), handles as keywords, `out=` and ops that may reshape
+        their input are left to `run`: for those this returns `_GENERAL`, running nothing."""
+        if func in RESHAPING:
+            return _GENERAL
+        store = self.store
+        real_args = []
+        for a in args:
+            obj_id = getattr(a, "id_at_location", None)
+            if type(obj_id) is int:
+                real_args.append(store[obj_id])  # ObjectNotFoundError before anything runs
+            elif type(a) in _CONTAINERS:
+                return _GENERAL
+            else:
+                real_args.append(a)
+        if kwargs:
+            if "out" in kwargs:
+                return _GENERAL
+            for v in kwargs.values():
+                if type(getattr(v, "id_at_location", None)) is int or type(v) in _CONTAINERS:
+                    return _GENERAL
+            result = func(*real_args, **kwargs)
+        else:
+            result = func(*real_args)
+        if isinstance(result, torch.Tensor):
+            for handle, real in zip(args, real_args):
+                if real is result and handle is not real:  # an in-place op returned its input
+                    return handle
+            return wrap(store.register(result), result)
+        if isinstance(result, PLAIN_RESULTS):
+            return result
+        handles = {id(real): h for h, real in zip(args, real_args) if real is not h}
+        return self._wrap(result, func, handles, wrap, None, [])  # a tuple of results
 
     def _resolve(
         self, items: Sequence[Any], handles: dict[int, Any], inputs: list[int]

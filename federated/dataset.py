@@ -145,7 +145,10 @@ class FederatedDataLoader:
             stop = min(start + self.batch_size, n)
             if self.drop_last and stop - start < self.batch_size:
                 break
-            yield dataset[order[start:stop]] if self.shuffle else dataset[start:stop]
+            if not self.shuffle:
+                yield dataset[start:stop]
+            else:  # a batch of the whole part needs no slice of the order: one op fewer
+                yield dataset[order if stop - start == n else order[start:stop]]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for worker_id in self.federated_dataset.workers:

@@ -22,17 +22,27 @@ if TYPE_CHECKING:
     from federated.pointer import PointerTensor
 
 
-def _check_architecture(models: Sequence[nn.Module]) -> None:
-    shapes = [[tuple(t.shape) for t, _ in _module.tensors(m)] for m in models]
+def _check_architecture(
+    models: Sequence[nn.Module], tables: Sequence[list[tuple[torch.Tensor, bool]]] | None = None
+) -> None:
+    """`tables`: each model's `_module.tensors`, if the caller has them already."""
+    tables = tables if tables is not None else [_module.tensors(m) for m in models]
+    shapes = [[tuple(t.shape) for t, _ in table] for table in tables]
     if any(s != shapes[0] for s in shapes):
         raise ValueError(tr("federated_avg needs models of one architecture (same shapes)"))
 
 
-def _check(models: Sequence[nn.Module], weights: Sequence[float] | None) -> list[float]:
+def _check(
+    models: Sequence[nn.Module],
+    weights: Sequence[float] | None,
+    tables: Sequence[list[tuple[torch.Tensor, bool]]] | None = None,
+) -> list[float]:
     if len(models) == 0:
         raise ValueError(tr("federated_avg needs at least one model"))
-    _check_architecture(models)
-    places = {id(_module.location(m)): _module.location(m) for m in models}
+    tables = tables if tables is not None else [_module.tensors(m) for m in models]
+    _check_architecture(models, tables)
+    where = [_module.location_of(table) for table in tables]
+    places = {id(w): w for w in where}
     if len(places) > 1:
         names = sorted(
             getattr(w, "id", "here") if w is not None else "here" for w in places.values()
@@ -94,9 +104,10 @@ def federated_avg(
         return secagg.average(models, weights, protocol=secure)
     if secure:
         return _secure_avg(models, weights, crypto_provider, precision)
-    shares = _check(models, weights)
+    tables = [_module.tensors(m) for m in models]  # once per model: a thousand add up
+    shares = _check(models, weights, tables)
     average = _module.copy_module(models[0])
-    columns = zip(*(_module.tensors(m) for m in models))
+    columns = zip(*tables)
     with torch.no_grad():
         for target, column in zip(_module.tensors(average), columns):
             tensor, _ = target

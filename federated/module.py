@@ -45,10 +45,11 @@ def _swap(a: torch.Tensor, b: torch.Tensor) -> None:
 
 def location(module: nn.Module) -> Worker | None:
     """The worker a model is on, or None if it is here."""
-    return _location_of(tensors(module))
+    return location_of(tensors(module))
 
 
-def _location_of(pairs: list[tuple[torch.Tensor, bool]]) -> Worker | None:
+def location_of(pairs: list[tuple[torch.Tensor, bool]]) -> Worker | None:
+    """The worker of a model given its `tensors`, or None if it is here."""
     if pairs and isinstance(pairs[0][0], PointerTensor):
         return pairs[0][0].location
     return None
@@ -61,7 +62,7 @@ def send(module: nn.Module, worker: Worker) -> nn.Module:
             tr("send() needs a worker, e.g. model.send(bob), not {value}", value=repr(worker))
         )
     pairs = tensors(module)
-    where = _location_of(pairs)
+    where = location_of(pairs)
     if where is worker:
         return module
     if where is not None:

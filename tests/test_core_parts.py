@@ -148,3 +148,89 @@ def test_charge_spends_the_budget_and_refuses_past_it_changing_nothing():
     with pytest.raises(ValueError, match="epsilon"):
         bob.load(torch.tensor([1.0]), epsilon=-1.0)
     assert len(bob.objects) == 2
+
+
+# ---- the executor's two paths give the same answers ---------------------------------------
+
+# (call on handles a, b, a tuple of ids `run` returns: the torch calls a training step
+# and the loader make, with and without keywords, in place, with tuples and plain values)
+CALLS = [
+    ("add", lambda a, b: (torch.add, (a, b), None)),
+    ("add_ alpha", lambda a, b: (torch.Tensor.add_, (a, b), {"alpha": -0.5})),
+    ("relu inplace=False", lambda a, b: (torch.nn.functional.relu, (a,), {"inplace": False})),
+    ("max with dim", lambda a, b: (torch.max, (a,), {"dim": 0})),
+    ("index with a handle", lambda a, b: (torch.Tensor.__getitem__, (a, b), None)),
+    ("a plain value", lambda a, b: (torch.Tensor.dim, (a,), None)),
+    ("cat of a list", lambda a, b: (torch.cat, ([a, a],), None)),
+    ("unsqueeze_ reshapes", lambda a, b: (torch.Tensor.unsqueeze_, (a, 0), None)),
+]
+
+
+def _run_both_ways(make, fill: bool, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(PrivacyPolicy, "fill_fresh_memory", fill)
+    store, _, executor = _parts()
+    a = Handle(store.register(torch.tensor([[3.0, -1.0], [0.5, 2.0]])))
+    b = Handle(store.register(torch.tensor([1, 0])))
+    refreshed: list[int] = []
+
+    def refresh(handle, value):
+        refreshed.append(handle.id_at_location)
+        return handle
+
+    result = executor.run(*make(a, b), lambda i, r: Handle(i), refresh)
+    held = {i: (t.shape, t.tolist()) for i, t in store.items()}
+    return result, held, refreshed
+
+
+@pytest.mark.parametrize("make", [c[1] for c in CALLS], ids=[c[0] for c in CALLS])
+def test_the_unwatched_path_answers_as_the_general_one(make, monkeypatch):
+    """With nothing to watch a call skips the policy's bookkeeping (`_unwatched`); with
+    memory to fill it takes the general path. Same results, same handles, same store."""
+    fast = _run_both_ways(make, False, monkeypatch)
+    general = _run_both_ways(make, True, monkeypatch)
+    assert fast == general
+    result, held, _ = fast
+    if isinstance(result, Handle):
+        assert result.id_at_location in held
+
+
+def test_an_in_place_call_returns_its_handle_and_adds_no_object_on_the_unwatched_path(
+    monkeypatch,
+):
+    monkeypatch.setattr(PrivacyPolicy, "fill_fresh_memory", False)
+    store, policy, executor = _parts()
+    a = Handle(store.register(torch.tensor([1.0, 2.0])))
+    assert not policy.active
+    answered: list[object] = []
+    unwatched = Executor._unwatched
+
+    def spy(self, *args):
+        answered.append(unwatched(self, *args))
+        return answered[-1]
+
+    monkeypatch.setattr(Executor, "_unwatched", spy)
+    out = executor.run(torch.Tensor.mul_, (a, 3.0), None, lambda i, r: Handle(i))
+    assert answered == [a]  # the unwatched path answered; `run` added nothing after it
+    assert out is a
+    assert list(store) == [a.id_at_location]
+    assert store[a.id_at_location].tolist() == [3.0, 6.0]
+
+
+def test_a_worker_holding_private_data_never_takes_the_unwatched_path(monkeypatch):
+    """The attack: compute on private data hoping the fast path forgets to label the
+    result. Loading private data switches the fast path off for the whole process."""
+    monkeypatch.setattr(PrivacyPolicy, "fill_fresh_memory", False)
+    (dana,) = [sy.VirtualWorker(sy.TorchHook(torch), id="dana")]
+    secret = dana.load(torch.tensor([4.0, 5.0]), private=True)
+    taken: list[bool] = []
+    unwatched = Executor._unwatched
+
+    def spy(self, *args):
+        taken.append(True)
+        return unwatched(self, *args)
+
+    monkeypatch.setattr(Executor, "_unwatched", spy)
+    copy = secret + 0
+    assert not taken
+    with pytest.raises(sy.PrivateDataError):
+        copy.get()

@@ -44,6 +44,9 @@ def translate(
     """Run the whole pipeline; the exit status is 1 if a notebook failed to run or converge."""
     rows: list[Row] = []
     failed = False
+    # The package's catalogues first: a Hindi notebook's digest covers its errors.po, whose
+    # line references move whenever the package's code does.
+    ui_rows = _update_ui_catalogues(project, out)
     for lesson in lessons:
         sources = load(project, lesson)
         catalogues = _update_catalogues(sources, out)
@@ -61,7 +64,7 @@ def translate(
                 else catalogs.counts(catalogue, sources.messages)
             )
             rows.append(Row(lesson.slug, locale, counts, state))
-    rows += _update_ui_catalogues(project, out)
+    rows += ui_rows
     rows += _update_readmes(project, out)
     out(table(rows))
     return 1 if failed else 0

@@ -22,25 +22,21 @@ if TYPE_CHECKING:
     from federated.pointer import PointerTensor
 
 
-def _check_architecture(
-    models: Sequence[nn.Module], tables: Sequence[list[tuple[torch.Tensor, bool]]] | None = None
-) -> None:
-    """`tables`: each model's `_module.tensors`, if the caller has them already."""
-    tables = tables if tables is not None else [_module.tensors(m) for m in models]
+# One model's `_module.tensors`: read once per model by each caller, since with a thousand
+# models every extra walk through their modules adds up.
+Table = list[tuple[torch.Tensor, bool]]
+
+
+def _check_architecture(tables: Sequence[Table]) -> None:
     shapes = [[tuple(t.shape) for t, _ in table] for table in tables]
     if any(s != shapes[0] for s in shapes):
         raise ValueError(tr("federated_avg needs models of one architecture (same shapes)"))
 
 
-def _check(
-    models: Sequence[nn.Module],
-    weights: Sequence[float] | None,
-    tables: Sequence[list[tuple[torch.Tensor, bool]]] | None = None,
-) -> list[float]:
-    if len(models) == 0:
+def _check(tables: Sequence[Table], weights: Sequence[float] | None) -> list[float]:
+    if len(tables) == 0:
         raise ValueError(tr("federated_avg needs at least one model"))
-    tables = tables if tables is not None else [_module.tensors(m) for m in models]
-    _check_architecture(models, tables)
+    _check_architecture(tables)
     where = [_module.location_of(table) for table in tables]
     places = {id(w): w for w in where}
     if len(places) > 1:
@@ -54,7 +50,7 @@ def _check(
                 names=names,
             )
         )
-    return _fractions(weights, len(models))
+    return _fractions(weights, len(tables))
 
 
 def federated_avg(
@@ -104,8 +100,8 @@ def federated_avg(
         return secagg.average(models, weights, protocol=secure)
     if secure:
         return _secure_avg(models, weights, crypto_provider, precision)
-    tables = [_module.tensors(m) for m in models]  # once per model: a thousand add up
-    shares = _check(models, weights, tables)
+    tables = [_module.tensors(m) for m in models]
+    shares = _check(tables, weights)
     average = _module.copy_module(models[0])
     columns = zip(*tables)
     with torch.no_grad():
@@ -156,22 +152,22 @@ def dp_avg(
         )
     if not (max_update_norm > 0 and noise_multiplier >= 0):
         raise ValueError(tr("need max_update_norm > 0 and noise_multiplier >= 0"))
-    _check(models, None)
-    _check_architecture([start, *models])
-    where = _module.location(models[0])
-    if _module.location(start) is not where:
+    tables = [_module.tensors(m) for m in models]
+    start_table = _module.tensors(start)
+    _check(tables, None)
+    _check_architecture([start_table, *tables])
+    if _module.location_of(start_table) is not _module.location_of(tables[0]):
         raise WorkerMismatchError(
             tr(
                 "DP-FedAvg needs the starting model where the models are: send a copy of "
                 "it there, `start.copy().send(aggregator)`."
             )
         )
-    floating = [i for i, (t, _) in enumerate(_module.tensors(start)) if t.dtype.is_floating_point]
-    base = [_module.tensors(start)[i][0] for i in floating]
+    floating = [i for i, (t, _) in enumerate(start_table) if t.dtype.is_floating_point]
+    base = [start_table[i][0] for i in floating]
     total: list = [None] * len(base)
     with torch.no_grad():
-        for model in models:
-            tensors = _module.tensors(model)
+        for tensors in tables:
             update = [tensors[i][0] - b for i, b in zip(floating, base)]
             squares = (update[0] * update[0]).sum()
             for u in update[1:]:
@@ -208,9 +204,9 @@ def _secure_avg(
                 "worker (model.send(owner)); one worker cannot hide its model from itself"
             )
         )
-    _check_architecture(models)
-    fractions = _fractions(weights, len(models))
     tensors = [_module.tensors(m) for m in models]
+    _check_architecture(tensors)
+    fractions = _fractions(weights, len(models))
     # A local model of the same architecture, built without fetching anyone's values.
     memo = {
         id(t): (

@@ -75,7 +75,7 @@ _IN_PLACE_DUNDERS = frozenset(
 )
 
 
-_CONTAINERS = (list, tuple, dict)
+CONTAINERS = (list, tuple, dict)  # what a call's arguments may nest handles in
 _GENERAL = object()  # `_unwatched` ran nothing: the call needs `run`'s general path
 
 
@@ -161,7 +161,7 @@ class Executor:
             obj_id = getattr(a, "id_at_location", None)
             if type(obj_id) is int:
                 real_args.append(store[obj_id])  # ObjectNotFoundError before anything runs
-            elif type(a) in _CONTAINERS:
+            elif type(a) in CONTAINERS:
                 return _GENERAL
             else:
                 real_args.append(a)
@@ -169,7 +169,7 @@ class Executor:
             if "out" in kwargs:
                 return _GENERAL
             for v in kwargs.values():
-                if type(getattr(v, "id_at_location", None)) is int or type(v) in _CONTAINERS:
+                if type(getattr(v, "id_at_location", None)) is int or type(v) in CONTAINERS:
                     return _GENERAL
             result = func(*real_args, **kwargs)
         else:

@@ -25,6 +25,7 @@ from federated.errors import (
     StalePointerError,
     WorkerMismatchError,
 )
+from federated.executor import CONTAINERS
 from federated.language import tr
 from federated.policy import func_name
 
@@ -149,14 +150,9 @@ class PointerTensor(torch.Tensor):
         id_at_location: int,
         shape: Any,
         dtype: torch.dtype,
-        device: Any = None,
     ) -> PointerTensor:
-        # torch's default device is the CPU, and naming it costs a third of the call
-        ptr = (
-            torch.Tensor._make_wrapper_subclass(cls, shape, dtype=dtype)
-            if device is None
-            else torch.Tensor._make_wrapper_subclass(cls, shape, dtype=dtype, device=device)
-        )
+        # on the CPU, torch's default device: naming it would cost a third of the call
+        ptr = torch.Tensor._make_wrapper_subclass(cls, shape, dtype=dtype)
         ptr.__dict__.update(location=location, id_at_location=id_at_location, _gone=None)
         return ptr
 
@@ -347,14 +343,11 @@ class PointerTensor(torch.Tensor):
         return _common_location(func, args, kwargs).execute(func, args, kwargs)
 
 
-_CONTAINERS = (list, tuple, dict)
-
-
 def _operands(args: tuple | list, kwargs: dict | None = None) -> Sequence[Any]:
     """Every argument, looking inside lists, tuples and dicts (`torch.cat([p, q])`)."""
     if not kwargs:
         for a in args:
-            if type(a) in _CONTAINERS:
+            if type(a) in CONTAINERS:
                 break
         else:
             return args  # flat already: most calls

@@ -152,8 +152,8 @@ def test_charge_spends_the_budget_and_refuses_past_it_changing_nothing():
 
 # ---- the executor's two paths give the same answers ---------------------------------------
 
-# (call on handles a, b, a tuple of ids `run` returns: the torch calls a training step
-# and the loader make, with and without keywords, in place, with tuples and plain values)
+# (name, handles a and b -> `run`'s func, args and kwargs): the calls a training step and
+# the loader make, with and without keywords, in place, with tuples and plain values
 CALLS = [
     ("add", lambda a, b: (torch.add, (a, b), None)),
     ("add_ alpha", lambda a, b: (torch.Tensor.add_, (a, b), {"alpha": -0.5})),
